@@ -1,0 +1,328 @@
+//! Planning of a batch upsert: the rules that need stored data.
+//!
+//! Given validated commands and a [`Snapshot`] of what storage holds, the
+//! planner decides scope (403), existence (404), parent rules (400), the
+//! merge of repeated keys and the rows to write, without doing any IO.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::auth::Scope;
+use crate::error::{DetailCode, ItemError, Rejection};
+use crate::ids::{OrganizationId, ProjectId, TaskId};
+use crate::task::{Patch, StoredTask, TaskAppId, TaskCommand, TaskFields, TaskKey};
+use crate::timestamp::Timestamp;
+use crate::validate::TASKS_FIELD;
+
+mod cycle;
+#[cfg(test)]
+mod tests;
+
+/// What a batch refers to, for storage to look up in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchRefs {
+    pub project_ids: BTreeSet<ProjectId>,
+    /// Keys of the items and of parents named by `parent_task_app_id`.
+    pub keys: BTreeSet<TaskKey>,
+    /// Parents named by `parent_task_id`.
+    pub parent_ids: BTreeSet<TaskId>,
+}
+
+/// A stored task's place in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskNode {
+    pub id: TaskId,
+    pub project_id: ProjectId,
+    pub organization_id: OrganizationId,
+    pub parent_id: Option<TaskId>,
+}
+
+/// What storage holds about a batch's references, read inside the write transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Organization of every referenced project that exists.
+    pub projects: HashMap<ProjectId, OrganizationId>,
+    /// Stored tasks under the referenced keys.
+    pub tasks_by_key: HashMap<TaskKey, StoredTask>,
+    /// Tree nodes of the named parents, of the keyed tasks' parents, and of all their ancestors.
+    pub nodes: HashMap<TaskId, TaskNode>,
+}
+
+impl Snapshot {
+    /// Returns the ids whose ancestor chains storage must load after the keyed tasks.
+    pub fn ancestor_seeds(&self, refs: &BatchRefs) -> BTreeSet<TaskId> {
+        let stored_parents = self.tasks_by_key.values().filter_map(|task| task.parent_id);
+        let keyed = self.tasks_by_key.values().map(|task| task.id);
+        refs.parent_ids.iter().copied().chain(stored_parents).chain(keyed).collect()
+    }
+}
+
+/// The parent a planned row ends up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlannedParent {
+    None,
+    /// A task that exists before the write.
+    Stored(TaskId),
+    /// A row of this plan that the write creates (index into [`WritePlan::rows`]).
+    InBatch(usize),
+}
+
+/// The final state of one key after every item of the batch is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRow {
+    pub key: TaskKey,
+    /// Id of the stored task under this key when the snapshot was read.
+    pub existing_id: Option<TaskId>,
+    pub fields: TaskFields,
+    pub parent: PlannedParent,
+}
+
+/// How one request item maps onto the planned rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedItem {
+    /// Position of the item in the request.
+    pub index: usize,
+    /// Index into [`WritePlan::rows`].
+    pub row: usize,
+    /// True for the first item of its key: its action is whatever the write did to the row.
+    /// Later items of the same key are updates of what the earlier ones wrote.
+    pub first_write: bool,
+}
+
+/// The writes a batch needs, rows sorted by key so concurrent writers lock in one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritePlan {
+    pub now: Timestamp,
+    pub rows: Vec<PlannedRow>,
+    pub items: Vec<PlannedItem>,
+}
+
+/// A parent as resolved while items are applied, before rows get indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ParentTarget {
+    None,
+    Stored(TaskId),
+    NewKey(TaskKey),
+}
+
+/// One key's state while the batch is applied in order.
+struct RowDraft {
+    existing: Option<TaskId>,
+    fields: Option<TaskFields>,
+    parent: ParentTarget,
+    /// Request positions of the items that set or cleared the parent, with the field they used.
+    parent_setters: Vec<(usize, &'static str)>,
+}
+
+/// Plans one batch for one caller. Build it once and call [`Self::plan`] inside the transaction.
+#[derive(Debug, Clone)]
+pub struct BatchPlanner {
+    commands: Vec<(usize, TaskCommand)>,
+    input_errors: Vec<ItemError>,
+    scope: Scope,
+    now: Timestamp,
+}
+
+impl BatchPlanner {
+    /// Builds a planner from the items that passed input rules and the errors of the others.
+    pub fn new(commands: Vec<(usize, TaskCommand)>, input_errors: Vec<ItemError>, scope: Scope, now: Timestamp) -> Self {
+        Self { commands, input_errors, scope, now }
+    }
+
+    /// Returns everything storage must look up for [`Self::plan`].
+    pub fn refs(&self) -> BatchRefs {
+        let mut refs = BatchRefs::default();
+        for (_, command) in &self.commands {
+            refs.project_ids.insert(command.key.project_id);
+            refs.keys.insert(command.key.clone());
+            if let Patch::Set(parent_id) = command.parent_id {
+                refs.parent_ids.insert(parent_id);
+            }
+            if let Patch::Set(app_id) = &command.parent_app_id {
+                refs.keys.insert(TaskKey { project_id: command.key.project_id, app_id: app_id.clone() });
+            }
+        }
+        refs
+    }
+
+    /// Decides the write plan from what storage holds.
+    ///
+    /// # Errors
+    /// Returns a [`Rejection`] listing every failing item, input errors included,
+    /// when any item breaks a rule: then nothing may be written.
+    pub fn plan(&self, snapshot: &Snapshot) -> Result<WritePlan, Rejection> {
+        let mut errors = self.input_errors.clone();
+        let accepted: Vec<&(usize, TaskCommand)> = self
+            .commands
+            .iter()
+            .filter(|(index, command)| self.check_project(*index, command, snapshot, &mut errors))
+            .collect();
+        let batch_keys: BTreeSet<&TaskKey> = accepted.iter().map(|(_, command)| &command.key).collect();
+
+        let mut drafts: BTreeMap<TaskKey, RowDraft> = BTreeMap::new();
+        let mut item_keys = Vec::with_capacity(accepted.len());
+        for (index, command) in accepted {
+            let first_write = !drafts.contains_key(&command.key);
+            let draft = drafts.entry(command.key.clone()).or_insert_with(|| new_draft(snapshot.tasks_by_key.get(&command.key)));
+            apply_fields(draft, command);
+            match self.resolve_parent(*index, command, snapshot, &batch_keys) {
+                Ok(Some(target)) => {
+                    draft.parent = target;
+                    draft.parent_setters.push((*index, parent_field(command)));
+                }
+                Ok(None) => {}
+                Err(error) => errors.push(error),
+            }
+            item_keys.push((*index, command.key.clone(), first_write));
+        }
+
+        let (setters, plan) = self.index_rows(drafts, item_keys);
+        errors.extend(cycle::find_cycles(&plan.rows, &setters, snapshot));
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(Rejection::new(errors))
+        }
+    }
+
+    /// Checks that the item's project exists and is in scope; records why not.
+    fn check_project(&self, index: usize, command: &TaskCommand, snapshot: &Snapshot, errors: &mut Vec<ItemError>) -> bool {
+        let project_id = command.key.project_id;
+        let error = match snapshot.projects.get(&project_id) {
+            None => (DetailCode::ProjectNotFound, format!("project {project_id} was not found; create it first or check the id")),
+            Some(organization) if !self.scope.contains(*organization) => (
+                DetailCode::ProjectForbidden,
+                format!("project {project_id} belongs to an organization outside this token's scope; use a token of that organization"),
+            ),
+            Some(_) => return true,
+        };
+        errors.push(ItemError::at(TASKS_FIELD, index, "project_id", error.0, error.1));
+        false
+    }
+
+    /// Resolves the item's parent fields. `Ok(None)` keeps the current parent.
+    fn resolve_parent(
+        &self,
+        index: usize,
+        command: &TaskCommand,
+        snapshot: &Snapshot,
+        batch_keys: &BTreeSet<&TaskKey>,
+    ) -> Result<Option<ParentTarget>, ItemError> {
+        let by_id = match command.parent_id {
+            Patch::Keep => None,
+            Patch::Clear => Some(ParentTarget::None),
+            Patch::Set(id) => Some(self.resolve_parent_id(index, command, id, snapshot)?),
+        };
+        let by_key = match &command.parent_app_id {
+            Patch::Keep => None,
+            Patch::Clear => Some(ParentTarget::None),
+            Patch::Set(app_id) => Some(resolve_parent_key(index, command, app_id, snapshot, batch_keys)?),
+        };
+        match (by_id, by_key) {
+            (Some(first), Some(second)) if first != second => Err(ItemError::at(
+                TASKS_FIELD,
+                index,
+                "parent_task_app_id",
+                DetailCode::ParentConflict,
+                "parent_task_id and parent_task_app_id name different parents; send only one of them",
+            )),
+            (by_id, by_key) => Ok(by_id.or(by_key)),
+        }
+    }
+
+    fn resolve_parent_id(&self, index: usize, command: &TaskCommand, id: TaskId, snapshot: &Snapshot) -> Result<ParentTarget, ItemError> {
+        let error = |code, message: String| ItemError::at(TASKS_FIELD, index, "parent_task_id", code, message);
+        // A parent outside the token's scope reads as missing, so that ids of other tenants leak nothing.
+        let node = snapshot
+            .nodes
+            .get(&id)
+            .filter(|node| self.scope.contains(node.organization_id))
+            .ok_or_else(|| error(DetailCode::ParentNotFound, format!("parent task {id} was not found; send the Leanmote id of an existing task")))?;
+        if node.project_id != command.key.project_id {
+            return Err(error(
+                DetailCode::ParentInOtherProject,
+                format!(
+                    "parent task {id} is in project {}, but this task is in project {}; a parent must be in the same project",
+                    node.project_id, command.key.project_id
+                ),
+            ));
+        }
+        Ok(ParentTarget::Stored(id))
+    }
+
+    /// Gives rows their sorted indexes and maps items and parents onto them.
+    fn index_rows(&self, drafts: BTreeMap<TaskKey, RowDraft>, item_keys: Vec<(usize, TaskKey, bool)>) -> (Vec<Vec<(usize, &'static str)>>, WritePlan) {
+        let row_of: HashMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
+        let mut setters = Vec::with_capacity(drafts.len());
+        let rows = drafts
+            .iter()
+            .map(|(key, draft)| {
+                setters.push(draft.parent_setters.clone());
+                let parent = match &draft.parent {
+                    ParentTarget::None => PlannedParent::None,
+                    ParentTarget::Stored(id) => PlannedParent::Stored(*id),
+                    ParentTarget::NewKey(parent_key) => PlannedParent::InBatch(row_of[parent_key]),
+                };
+                let fields = draft.fields.clone().expect("every draft gets the fields of at least one item");
+                PlannedRow { key: key.clone(), existing_id: draft.existing, fields, parent }
+            })
+            .collect();
+        let items = item_keys
+            .into_iter()
+            .map(|(index, key, first_write)| PlannedItem { index, row: row_of[&key], first_write })
+            .collect();
+        (setters, WritePlan { now: self.now, rows, items })
+    }
+}
+
+fn new_draft(stored: Option<&StoredTask>) -> RowDraft {
+    RowDraft {
+        existing: stored.map(|task| task.id),
+        fields: stored.map(|task| task.fields.clone()),
+        parent: stored.and_then(|task| task.parent_id).map_or(ParentTarget::None, ParentTarget::Stored),
+        parent_setters: Vec::new(),
+    }
+}
+
+/// Merges one item's fields onto the key's current state: absent keeps, `null` clears.
+fn apply_fields(draft: &mut RowDraft, command: &TaskCommand) {
+    let current = draft.fields.take();
+    draft.fields = Some(TaskFields {
+        name: command.name.clone(),
+        created_at: command.created_at,
+        url: command.url.apply(current.as_ref().and_then(|fields| fields.url.clone())),
+        owner_id: command.owner_id.apply(current.as_ref().and_then(|fields| fields.owner_id.clone())),
+        owner_name: command.owner_name.apply(current.as_ref().and_then(|fields| fields.owner_name.clone())),
+    });
+}
+
+/// Names the parent field an item used, for error paths.
+fn parent_field(command: &TaskCommand) -> &'static str {
+    if command.parent_id == Patch::Keep { "parent_task_app_id" } else { "parent_task_id" }
+}
+
+fn resolve_parent_key(
+    index: usize,
+    command: &TaskCommand,
+    app_id: &TaskAppId,
+    snapshot: &Snapshot,
+    batch_keys: &BTreeSet<&TaskKey>,
+) -> Result<ParentTarget, ItemError> {
+    let key = TaskKey { project_id: command.key.project_id, app_id: app_id.clone() };
+    if let Some(stored) = snapshot.tasks_by_key.get(&key) {
+        return Ok(ParentTarget::Stored(stored.id));
+    }
+    if batch_keys.contains(&key) {
+        return Ok(ParentTarget::NewKey(key));
+    }
+    Err(ItemError::at(
+        TASKS_FIELD,
+        index,
+        "parent_task_app_id",
+        DetailCode::ParentNotFound,
+        format!(
+            "no task with task_app_id {:?} exists in project {} or in this batch; send the parent first or in the same batch",
+            app_id.as_str(),
+            command.key.project_id
+        ),
+    ))
+}

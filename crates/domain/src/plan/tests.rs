@@ -1,0 +1,305 @@
+//! Planning rules, tested with plain values.
+
+use super::*;
+use crate::input::{FieldInput, TaskInput};
+use crate::task::{Action, TaskName};
+use crate::validate::validate_task;
+
+const ORG: OrganizationId = OrganizationId(1);
+const OTHER_ORG: OrganizationId = OrganizationId(2);
+
+fn now() -> Timestamp {
+    Timestamp::parse("2026-01-01 00:00:00").unwrap()
+}
+
+fn input(project: i64, app_id: &str) -> TaskInput {
+    TaskInput {
+        project_id: FieldInput::Value(project),
+        task_app_id: FieldInput::Value(app_id.into()),
+        task_name: FieldInput::Value(format!("Task {app_id}")),
+        created_at: FieldInput::Value("2024-01-20 09:00:00".into()),
+        ..TaskInput::default()
+    }
+}
+
+fn with_parent_id(mut item: TaskInput, parent: i64) -> TaskInput {
+    item.parent_task_id = FieldInput::Value(parent);
+    item
+}
+
+fn with_parent_key(mut item: TaskInput, parent: &str) -> TaskInput {
+    item.parent_task_app_id = FieldInput::Value(parent.into());
+    item
+}
+
+fn planner(items: Vec<TaskInput>) -> BatchPlanner {
+    let commands = items.into_iter().enumerate().map(|(index, item)| (index, validate_task(index, item).unwrap())).collect();
+    BatchPlanner::new(commands, Vec::new(), Scope::new([ORG]), now())
+}
+
+fn key(project: i64, app_id: &str) -> TaskKey {
+    TaskKey { project_id: ProjectId(project), app_id: TaskAppId::parse(app_id).unwrap() }
+}
+
+/// A snapshot with projects 1 and 2 in the caller's organization and 9 in another.
+fn world() -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    snapshot.projects.insert(ProjectId(1), ORG);
+    snapshot.projects.insert(ProjectId(2), ORG);
+    snapshot.projects.insert(ProjectId(9), OTHER_ORG);
+    snapshot
+}
+
+/// Adds a stored task to the snapshot, as both a keyed task and a tree node.
+fn store(snapshot: &mut Snapshot, id: i64, project: i64, app_id: &str, parent: Option<i64>) {
+    let organization = snapshot.projects[&ProjectId(project)];
+    let task = StoredTask {
+        id: TaskId(id),
+        key: key(project, app_id),
+        fields: TaskFields {
+            name: TaskName::parse(format!("Stored {app_id}")).unwrap(),
+            url: Some(crate::task::TaskUrl::parse("https://tracker.example/stored").unwrap()),
+            owner_id: Some(crate::task::OwnerId::parse("owner-1").unwrap()),
+            owner_name: None,
+            created_at: now(),
+        },
+        parent_id: parent.map(TaskId),
+        inserted_at: now(),
+        updated_at: now(),
+    };
+    snapshot.tasks_by_key.insert(task.key.clone(), task);
+    snapshot.nodes.insert(
+        TaskId(id),
+        TaskNode { id: TaskId(id), project_id: ProjectId(project), organization_id: organization, parent_id: parent.map(TaskId) },
+    );
+}
+
+fn codes(rejection: &Rejection) -> Vec<(Option<usize>, &str, DetailCode)> {
+    rejection.details.iter().map(|detail| (detail.index, detail.field.as_str(), detail.code)).collect()
+}
+
+#[test]
+fn refs_name_projects_keys_and_parents() {
+    let refs = planner(vec![with_parent_id(input(1, "A"), 7), with_parent_key(input(2, "B"), "P")]).refs();
+    assert_eq!(refs.project_ids, BTreeSet::from([ProjectId(1), ProjectId(2)]));
+    assert_eq!(refs.keys, BTreeSet::from([key(1, "A"), key(2, "B"), key(2, "P")]));
+    assert_eq!(refs.parent_ids, BTreeSet::from([TaskId(7)]));
+}
+
+#[test]
+fn new_keys_planned_as_inserts() {
+    let plan = planner(vec![input(1, "B"), input(1, "A")]).plan(&world()).unwrap();
+    let keys: Vec<&str> = plan.rows.iter().map(|row| row.key.app_id.as_str()).collect();
+    assert_eq!(keys, vec!["A", "B"], "rows are sorted by key");
+    assert!(plan.rows.iter().all(|row| row.existing_id.is_none()));
+    assert_eq!(plan.items[0], PlannedItem { index: 0, row: 1, first_write: true });
+    assert_eq!(plan.items[1], PlannedItem { index: 1, row: 0, first_write: true });
+    assert_eq!(plan.now, now());
+}
+
+#[test]
+fn unknown_project_not_found() {
+    let rejection = planner(vec![input(1, "A"), input(5, "B")]).plan(&world()).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(1), "tasks[1].project_id", DetailCode::ProjectNotFound)]);
+    assert_eq!(rejection.class(), crate::ErrorClass::NotFound);
+}
+
+#[test]
+fn project_outside_scope_forbidden() {
+    let rejection = planner(vec![input(9, "A")]).plan(&world()).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].project_id", DetailCode::ProjectForbidden)]);
+    assert_eq!(rejection.class(), crate::ErrorClass::Forbidden);
+}
+
+#[test]
+fn absent_fields_keep_stored_values() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    let plan = planner(vec![input(1, "A")]).plan(&snapshot).unwrap();
+    let row = &plan.rows[0];
+    assert_eq!(row.existing_id, Some(TaskId(10)));
+    assert_eq!(row.fields.name.as_str(), "Task A");
+    assert_eq!(row.fields.url.as_ref().map(|url| url.as_str()), Some("https://tracker.example/stored"));
+    assert_eq!(row.fields.owner_id.as_ref().map(|owner| owner.as_str()), Some("owner-1"));
+}
+
+#[test]
+fn null_clears_stored_values() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", Some(11));
+    store(&mut snapshot, 11, 1, "P", None);
+    let mut item = input(1, "A");
+    item.task_url = FieldInput::Null;
+    item.owner_id = FieldInput::Null;
+    item.parent_task_id = FieldInput::Null;
+    let row = planner(vec![item]).plan(&snapshot).unwrap().rows.remove(0);
+    assert_eq!(row.fields.url, None);
+    assert_eq!(row.fields.owner_id, None);
+    assert_eq!(row.parent, PlannedParent::None);
+}
+
+#[test]
+fn absent_parent_keeps_stored_parent() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", Some(11));
+    store(&mut snapshot, 11, 1, "P", None);
+    let row = planner(vec![input(1, "A")]).plan(&snapshot).unwrap().rows.remove(0);
+    assert_eq!(row.parent, PlannedParent::Stored(TaskId(11)));
+}
+
+#[test]
+fn same_key_twice_merges_in_order() {
+    let mut first = input(1, "A");
+    first.owner_name = FieldInput::Value("Ada".into());
+    let mut second = input(1, "A");
+    second.task_name = FieldInput::Value("Renamed".into());
+    let plan = planner(vec![first, second]).plan(&world()).unwrap();
+    assert_eq!(plan.rows.len(), 1);
+    assert_eq!(plan.rows[0].fields.name.as_str(), "Renamed");
+    assert_eq!(plan.rows[0].fields.owner_name.as_ref().map(|name| name.as_str()), Some("Ada"));
+    assert_eq!(plan.items[0], PlannedItem { index: 0, row: 0, first_write: true });
+    assert_eq!(plan.items[1], PlannedItem { index: 1, row: 0, first_write: false });
+}
+
+#[test]
+fn parent_id_must_exist() {
+    let rejection = planner(vec![with_parent_id(input(1, "A"), 42)]).plan(&world()).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentNotFound)]);
+}
+
+#[test]
+fn parent_outside_scope_reads_as_missing() {
+    let mut snapshot = world();
+    store(&mut snapshot, 50, 9, "FOREIGN", None);
+    let rejection = planner(vec![with_parent_id(input(1, "A"), 50)]).plan(&snapshot).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentNotFound)]);
+}
+
+#[test]
+fn parent_in_other_project_rejected() {
+    let mut snapshot = world();
+    store(&mut snapshot, 20, 2, "P", None);
+    let rejection = planner(vec![with_parent_id(input(1, "A"), 20)]).plan(&snapshot).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentInOtherProject)]);
+    assert_eq!(rejection.class(), crate::ErrorClass::InvalidReference);
+}
+
+#[test]
+fn parent_key_resolves_to_stored_task() {
+    let mut snapshot = world();
+    store(&mut snapshot, 20, 1, "P", None);
+    let row = planner(vec![with_parent_key(input(1, "A"), "P")]).plan(&snapshot).unwrap().rows.remove(0);
+    assert_eq!(row.parent, PlannedParent::Stored(TaskId(20)));
+}
+
+#[test]
+fn parent_key_resolves_within_batch_in_any_order() {
+    let plan = planner(vec![with_parent_key(input(1, "CHILD"), "PARENT"), input(1, "PARENT")]).plan(&world()).unwrap();
+    assert_eq!(plan.rows[0].key, key(1, "CHILD"));
+    assert_eq!(plan.rows[0].parent, PlannedParent::InBatch(1));
+    assert_eq!(plan.rows[1].parent, PlannedParent::None);
+}
+
+#[test]
+fn parent_key_unknown_not_found() {
+    let rejection = planner(vec![with_parent_key(input(1, "A"), "NOPE")]).plan(&world()).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_app_id", DetailCode::ParentNotFound)]);
+}
+
+#[test]
+fn both_parent_fields_must_agree() {
+    let mut snapshot = world();
+    store(&mut snapshot, 20, 1, "P", None);
+    store(&mut snapshot, 21, 1, "Q", None);
+    let agreeing = with_parent_key(with_parent_id(input(1, "A"), 20), "P");
+    assert_eq!(planner(vec![agreeing]).plan(&snapshot).unwrap().rows[0].parent, PlannedParent::Stored(TaskId(20)));
+
+    let disagreeing = with_parent_key(with_parent_id(input(1, "A"), 21), "P");
+    let rejection = planner(vec![disagreeing]).plan(&snapshot).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_app_id", DetailCode::ParentConflict)]);
+}
+
+#[test]
+fn own_parent_is_cycle() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    let by_id = planner(vec![with_parent_id(input(1, "A"), 10)]).plan(&snapshot).unwrap_err();
+    assert_eq!(codes(&by_id), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentCycle)]);
+
+    let by_key = planner(vec![with_parent_key(input(1, "NEW"), "NEW")]).plan(&world()).unwrap_err();
+    assert_eq!(codes(&by_key), vec![(Some(0), "tasks[0].parent_task_app_id", DetailCode::ParentCycle)]);
+}
+
+#[test]
+fn own_ancestor_is_cycle() {
+    // Stored chain: C (12) -> B (11) -> A (10). Making A a child of C closes a loop.
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    store(&mut snapshot, 11, 1, "B", Some(10));
+    store(&mut snapshot, 12, 1, "C", Some(11));
+    let rejection = planner(vec![with_parent_id(input(1, "A"), 12)]).plan(&snapshot).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentCycle)]);
+}
+
+#[test]
+fn cycle_within_batch_rejected() {
+    let items = vec![with_parent_key(input(1, "X"), "Y"), with_parent_key(input(1, "Y"), "X")];
+    let rejection = planner(items).plan(&world()).unwrap_err();
+    assert_eq!(
+        codes(&rejection),
+        vec![
+            (Some(0), "tasks[0].parent_task_app_id", DetailCode::ParentCycle),
+            (Some(1), "tasks[1].parent_task_app_id", DetailCode::ParentCycle),
+        ]
+    );
+}
+
+#[test]
+fn reparenting_that_breaks_loop_allowed() {
+    // B is A's child. Moving A under a new task while B moves to the root is no cycle.
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    store(&mut snapshot, 11, 1, "B", Some(10));
+    let mut root_b = input(1, "B");
+    root_b.parent_task_id = FieldInput::Null;
+    let items = vec![root_b, with_parent_id(input(1, "A"), 11)];
+    assert!(planner(items).plan(&snapshot).is_ok());
+}
+
+#[test]
+fn every_failing_item_listed_with_own_code() {
+    let mut snapshot = world();
+    store(&mut snapshot, 20, 2, "P", None);
+    let items = vec![input(9, "A"), input(5, "B"), with_parent_id(input(1, "C"), 20), input(1, "D")];
+    let rejection = planner(items).plan(&snapshot).unwrap_err();
+    assert_eq!(
+        codes(&rejection),
+        vec![
+            (Some(0), "tasks[0].project_id", DetailCode::ProjectForbidden),
+            (Some(1), "tasks[1].project_id", DetailCode::ProjectNotFound),
+            (Some(2), "tasks[2].parent_task_id", DetailCode::ParentInOtherProject),
+        ]
+    );
+    assert_eq!(rejection.class(), crate::ErrorClass::Forbidden, "403 comes before 404 and parent rules");
+}
+
+#[test]
+fn input_errors_win_status_and_stay_listed() {
+    let commands = vec![(1, validate_task(1, input(5, "B")).unwrap())];
+    let input_error = ItemError::at("tasks", 0, "created_at", DetailCode::InvalidTimestamp, "bad");
+    let rejection = BatchPlanner::new(commands, vec![input_error], Scope::new([ORG]), now()).plan(&world()).unwrap_err();
+    assert_eq!(
+        codes(&rejection),
+        vec![
+            (Some(0), "tasks[0].created_at", DetailCode::InvalidTimestamp),
+            (Some(1), "tasks[1].project_id", DetailCode::ProjectNotFound),
+        ]
+    );
+    assert_eq!(rejection.class(), crate::ErrorClass::InvalidInput);
+}
+
+#[test]
+fn action_names_match_api() {
+    assert_eq!(Action::Created.as_str(), "created");
+    assert_eq!(Action::Updated.as_str(), "updated");
+}

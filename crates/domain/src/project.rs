@@ -1,0 +1,54 @@
+//! Projects (boards): owned by an organization, keyed by their external id within it.
+
+use crate::ids::{OrganizationId, ProjectId};
+use crate::organization::DisplayName;
+use crate::text::{TextRule, TextViolation};
+use crate::timestamp::Timestamp;
+
+/// External id of a project in the client's tool, unique within an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProjectAppId(String);
+
+impl ProjectAppId {
+    const RULE: TextRule = TextRule { max_chars: 255, reject_blank: true, reject_controls: true };
+
+    /// Checks the rule and keeps the id as sent.
+    ///
+    /// # Errors
+    /// Returns the rule that `value` breaks.
+    pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
+        let value = value.into();
+        Self::RULE.check(&value)?;
+        Ok(Self(value))
+    }
+
+    /// Returns the id as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A project to create or update, keyed by (organization, external id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    pub organization_id: OrganizationId,
+    pub app_id: ProjectAppId,
+    pub name: DisplayName,
+    pub active: bool,
+    pub created_at: Timestamp,
+    /// Time of the write, for `inserted_at` and `updated_at`.
+    pub now: Timestamp,
+}
+
+/// A stored project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: ProjectId,
+    pub organization_id: OrganizationId,
+    pub app_id: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub inserted_at: Timestamp,
+    pub updated_at: Timestamp,
+}

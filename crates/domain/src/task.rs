@@ -1,0 +1,235 @@
+//! Tasks: their value types, their key and the command that upserts one.
+
+use std::fmt;
+
+use crate::ids::{ProjectId, TaskId};
+use crate::text::{TextRule, TextViolation};
+use crate::timestamp::Timestamp;
+
+/// Maximum length of `task_app_id`, in characters.
+pub const MAX_APP_ID_CHARS: usize = 255;
+/// Maximum length of `task_name`, in characters.
+pub const MAX_NAME_CHARS: usize = 1024;
+/// Maximum length of `task_url`, in characters.
+pub const MAX_URL_CHARS: usize = 2048;
+/// Maximum length of `owner_id` and `owner_name`, in characters.
+pub const MAX_OWNER_CHARS: usize = 255;
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, $rule:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The rule every value of this type satisfies.
+            pub const RULE: TextRule = $rule;
+
+            /// Checks `value` against [`Self::RULE`] and wraps it unchanged.
+            ///
+            /// # Errors
+            /// Returns the rule that `value` breaks.
+            pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
+                let value = value.into();
+                Self::RULE.check(&value)?;
+                Ok(Self(value))
+            }
+
+            /// Returns the text exactly as the client sent it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Returns the owned text.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// External id of a task in the client's tool, unique within a project.
+    TaskAppId,
+    TextRule { max_chars: MAX_APP_ID_CHARS, reject_blank: true, reject_controls: true }
+);
+text_type!(
+    /// Title of a task, stored exactly as sent (tabs and escape codes included).
+    TaskName,
+    TextRule { max_chars: MAX_NAME_CHARS, reject_blank: true, reject_controls: false }
+);
+text_type!(
+    /// External id of the task's owner.
+    OwnerId,
+    TextRule { max_chars: MAX_OWNER_CHARS, reject_blank: false, reject_controls: true }
+);
+text_type!(
+    /// Display name of the task's owner.
+    OwnerName,
+    TextRule { max_chars: MAX_OWNER_CHARS, reject_blank: false, reject_controls: false }
+);
+
+/// Absolute `http` or `https` URL of the task in the client's tool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskUrl(String);
+
+impl TaskUrl {
+    const RULE: TextRule = TextRule { max_chars: MAX_URL_CHARS, reject_blank: true, reject_controls: true };
+
+    /// Checks that `value` is an absolute http(s) URL with a host, and keeps it as sent.
+    ///
+    /// # Errors
+    /// Returns the rule that `value` breaks.
+    pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
+        let value = value.into();
+        Self::RULE.check(&value)?;
+        let invalid = |reason: &str| TextViolation {
+            code: crate::error::DetailCode::InvalidUrl,
+            message: format!("{reason}; send an absolute URL such as https://tracker.example.com/TASK-1"),
+        };
+        if value.trim() != value || value.contains(' ') {
+            return Err(invalid("must not contain spaces"));
+        }
+        let parsed = url::Url::parse(&value).map_err(|error| invalid(&format!("is not a valid URL ({error})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(&format!("has scheme {:?}, but only http and https are accepted", parsed.scheme())));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("has no host"));
+        }
+        Ok(Self(value))
+    }
+
+    /// Returns the URL exactly as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Identity of a task: its project and its external id. Upserts match on it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskKey {
+    pub project_id: ProjectId,
+    pub app_id: TaskAppId,
+}
+
+/// Change to an optional field on update: absent keeps, `null` clears.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Patch<T> {
+    /// The field was absent: keep the stored value (none on create).
+    #[default]
+    Keep,
+    /// The field was `null`: clear the stored value.
+    Clear,
+    /// Store this value.
+    Set(T),
+}
+
+impl<T: Clone> Patch<T> {
+    /// Applies the patch to the current value.
+    pub fn apply(&self, current: Option<T>) -> Option<T> {
+        match self {
+            Self::Keep => current,
+            Self::Clear => None,
+            Self::Set(value) => Some(value.clone()),
+        }
+    }
+}
+
+/// A validated upsert of one task, before planning against stored data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskCommand {
+    pub key: TaskKey,
+    pub name: TaskName,
+    pub created_at: Timestamp,
+    pub url: Patch<TaskUrl>,
+    pub owner_id: Patch<OwnerId>,
+    pub owner_name: Patch<OwnerName>,
+    pub parent_id: Patch<TaskId>,
+    pub parent_app_id: Patch<TaskAppId>,
+}
+
+/// The client-owned fields of a task, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFields {
+    pub name: TaskName,
+    pub url: Option<TaskUrl>,
+    pub owner_id: Option<OwnerId>,
+    pub owner_name: Option<OwnerName>,
+    pub created_at: Timestamp,
+}
+
+/// A task as storage holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTask {
+    pub id: TaskId,
+    pub key: TaskKey,
+    pub fields: TaskFields,
+    pub parent_id: Option<TaskId>,
+    pub inserted_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What an upsert did to one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Updated,
+}
+
+impl Action {
+    /// Returns the action as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::DetailCode;
+
+    #[test]
+    fn url_accepts_http_and_https() {
+        assert!(TaskUrl::parse("https://client.com/tasks/TASK-001").is_ok());
+        assert!(TaskUrl::parse("http://127.0.0.1:8080/x?y=1#z").is_ok());
+    }
+
+    #[test]
+    fn url_rejects_other_forms() {
+        for value in ["ftp://host/x", "/tasks/1", "client.com/tasks", "https://", "javascript:alert(1)", "https://a b", " https://a.b"] {
+            let error = TaskUrl::parse(value).expect_err(value);
+            assert_eq!(error.code, DetailCode::InvalidUrl, "{value}");
+        }
+        assert_eq!(TaskUrl::parse("").unwrap_err().code, DetailCode::Blank);
+    }
+
+    #[test]
+    fn url_length_limit() {
+        let long = format!("https://a.example/{}", "x".repeat(MAX_URL_CHARS));
+        assert_eq!(TaskUrl::parse(long).unwrap_err().code, DetailCode::TooLong);
+    }
+
+    #[test]
+    fn name_keeps_text_as_sent() {
+        let raw = "  \u{1b}[1mBold\u{1b}[22m\ttitle\u{a0} ";
+        assert_eq!(TaskName::parse(raw).unwrap().as_str(), raw);
+    }
+
+    #[test]
+    fn patch_semantics() {
+        assert_eq!(Patch::Keep.apply(Some(1)), Some(1));
+        assert_eq!(Patch::Clear.apply(Some(1)), None);
+        assert_eq!(Patch::Set(2).apply(Some(1)), Some(2));
+        assert_eq!(Patch::Set(2).apply(None), Some(2));
+    }
+}

@@ -1,0 +1,106 @@
+//! Character rules shared by the text fields of the API.
+//!
+//! Text is stored exactly as sent, surrounding spaces included. Only NUL is
+//! rejected everywhere (PostgreSQL cannot store it in `TEXT`); identifiers
+//! also reject the other control characters.
+
+use crate::error::DetailCode;
+
+/// What a text field allows.
+#[derive(Debug, Clone, Copy)]
+pub struct TextRule {
+    /// Maximum length in Unicode scalar values.
+    pub max_chars: usize,
+    /// Rejects an empty or whitespace-only value.
+    pub reject_blank: bool,
+    /// Rejects control characters (Unicode category Cc), not only NUL.
+    pub reject_controls: bool,
+}
+
+/// A text value broke a [`TextRule`]: the code and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextViolation {
+    pub code: DetailCode,
+    pub message: String,
+}
+
+impl TextRule {
+    /// Checks `value` against the rule.
+    ///
+    /// # Errors
+    /// Returns the first rule broken: NUL, control character, blank, too long.
+    pub fn check(&self, value: &str) -> Result<(), TextViolation> {
+        let violation = |code, message: String| Err(TextViolation { code, message });
+        if let Some(position) = value.chars().position(|c| c == '\0') {
+            return violation(
+                DetailCode::ContainsNul,
+                format!("contains a NUL character (U+0000) at position {position}; remove it"),
+            );
+        }
+        if self.reject_controls {
+            if let Some((position, c)) = value.chars().enumerate().find(|(_, c)| c.is_control()) {
+                return violation(
+                    DetailCode::ControlCharacter,
+                    format!(
+                        "contains the control character U+{:04X} at position {position}; identifiers may not contain control characters",
+                        u32::from(c)
+                    ),
+                );
+            }
+        }
+        if self.reject_blank && value.trim().is_empty() {
+            return violation(DetailCode::Blank, "must not be empty or only whitespace".to_owned());
+        }
+        let length = value.chars().count();
+        if length > self.max_chars {
+            return violation(
+                DetailCode::TooLong,
+                format!("is {length} characters long; the maximum is {}", self.max_chars),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDENTIFIER: TextRule = TextRule { max_chars: 5, reject_blank: true, reject_controls: true };
+    const FREE_TEXT: TextRule = TextRule { max_chars: 5, reject_blank: false, reject_controls: false };
+
+    fn code(rule: TextRule, value: &str) -> Option<DetailCode> {
+        rule.check(value).err().map(|violation| violation.code)
+    }
+
+    #[test]
+    fn nul_rejected_everywhere() {
+        assert_eq!(code(FREE_TEXT, "a\0b"), Some(DetailCode::ContainsNul));
+        assert_eq!(code(IDENTIFIER, "a\0b"), Some(DetailCode::ContainsNul));
+    }
+
+    #[test]
+    fn controls_rejected_in_identifiers_only() {
+        assert_eq!(code(IDENTIFIER, "a\tb"), Some(DetailCode::ControlCharacter));
+        assert_eq!(code(IDENTIFIER, "a\u{1b}b"), Some(DetailCode::ControlCharacter));
+        assert_eq!(code(FREE_TEXT, "a\tb\u{1b}"), None);
+    }
+
+    #[test]
+    fn blank_rejected_when_required() {
+        assert_eq!(code(IDENTIFIER, ""), Some(DetailCode::Blank));
+        assert_eq!(code(IDENTIFIER, " \u{a0} "), Some(DetailCode::Blank));
+        assert_eq!(code(FREE_TEXT, ""), None);
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        assert_eq!(code(IDENTIFIER, "ééééé"), None);
+        assert_eq!(code(IDENTIFIER, "éééééé"), Some(DetailCode::TooLong));
+    }
+
+    #[test]
+    fn surrounding_spaces_allowed() {
+        assert_eq!(code(IDENTIFIER, " ab "), None);
+    }
+}
