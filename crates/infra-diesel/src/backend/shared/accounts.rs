@@ -1,0 +1,139 @@
+// Organization, project and token queries, included into each backend module.
+
+/// Returns the token with this hash and its organizations.
+pub(crate) fn find_token(conn: &mut Conn, hash: &TokenHash) -> Result<Option<StoredToken>, TxError> {
+    type TokenColumns = (i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>);
+    let row: Option<TokenColumns> = api_tokens::table
+        .filter(api_tokens::token_hash.eq(&hash.0))
+        .select((api_tokens::id, api_tokens::label, api_tokens::expires_at, api_tokens::revoked_at, api_tokens::last_used_at))
+        .first(conn)
+        .optional()?;
+    let Some((id, label, expires_at, revoked_at, last_used_at)) = row else {
+        return Ok(None);
+    };
+    let organizations: Vec<i64> = api_token_organizations::table
+        .filter(api_token_organizations::token_id.eq(id))
+        .select(api_token_organizations::organization_id)
+        .order(api_token_organizations::organization_id)
+        .load(conn)?;
+    Ok(Some(StoredToken {
+        id: TokenId(id),
+        label,
+        organizations: organizations.into_iter().map(OrganizationId).collect(),
+        expires_at: expires_at.map(Timestamp::from_utc),
+        revoked_at: revoked_at.map(Timestamp::from_utc),
+        last_used_at: last_used_at.map(Timestamp::from_utc),
+    }))
+}
+
+/// Records the token's last use.
+pub(crate) fn touch_token(conn: &mut Conn, id: TokenId, at: Timestamp) -> Result<(), TxError> {
+    diesel::update(api_tokens::table.find(id.get())).set(api_tokens::last_used_at.eq(at.as_naive())).execute(conn)?;
+    Ok(())
+}
+
+/// Stores a token's hash with its organizations.
+pub(crate) fn create_token(conn: &mut Conn, token: &NewToken) -> Result<TokenId, TxError> {
+    conn.write_transaction(|conn| {
+        let id: i64 = diesel::insert_into(api_tokens::table)
+            .values((
+                api_tokens::label.eq(&token.label),
+                api_tokens::token_hash.eq(&token.hash.0),
+                api_tokens::created_at.eq(token.created_at.as_naive()),
+                api_tokens::expires_at.eq(token.expires_at.map(Timestamp::as_naive)),
+            ))
+            .returning(api_tokens::id)
+            .get_result(conn)?;
+        let links: Vec<_> = token
+            .organizations
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|organization| {
+                (api_token_organizations::token_id.eq(id), api_token_organizations::organization_id.eq(organization.get()))
+            })
+            .collect();
+        diesel::insert_into(api_token_organizations::table).values(links).execute(conn)?;
+        Ok(TokenId(id))
+    })
+}
+
+/// Sets `revoked_at` unless already set. Returns whether the token exists.
+pub(crate) fn revoke_token(conn: &mut Conn, id: TokenId, at: Timestamp) -> Result<bool, TxError> {
+    conn.write_transaction(|conn| {
+        diesel::update(api_tokens::table.find(id.get()).filter(api_tokens::revoked_at.is_null()))
+            .set(api_tokens::revoked_at.eq(at.as_naive()))
+            .execute(conn)?;
+        let exists: i64 = api_tokens::table.find(id.get()).count().get_result(conn)?;
+        Ok(exists > 0)
+    })
+}
+
+/// Stores a new organization.
+pub(crate) fn create_organization(conn: &mut Conn, organization: &NewOrganization) -> Result<Organization, TxError> {
+    let created_at = organization.created_at.as_naive();
+    let id: i64 = diesel::insert_into(organizations::table)
+        .values((organizations::name.eq(organization.name.as_str()), organizations::created_at.eq(created_at)))
+        .returning(organizations::id)
+        .get_result(conn)?;
+    Ok(Organization { id: OrganizationId(id), name: organization.name.as_str().to_owned(), created_at: organization.created_at })
+}
+
+/// Returns the organization with this id.
+pub(crate) fn find_organization(conn: &mut Conn, id: OrganizationId) -> Result<Option<Organization>, TxError> {
+    let row: Option<(i64, String, NaiveDateTime)> = organizations::table
+        .find(id.get())
+        .select((organizations::id, organizations::name, organizations::created_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(id, name, created_at)| Organization { id: OrganizationId(id), name, created_at: Timestamp::from_utc(created_at) }))
+}
+
+/// Counts organizations.
+pub(crate) fn count_organizations(conn: &mut Conn) -> Result<u64, TxError> {
+    let count: i64 = organizations::table.count().get_result(conn)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Creates a project or updates the one with the same (organization, external id).
+pub(crate) fn upsert_project(conn: &mut Conn, project: &NewProject) -> Result<(Project, Action), TxError> {
+    conn.write_transaction(|conn| {
+        let existing: Option<i64> = projects::table
+            .filter(projects::organization_id.eq(project.organization_id.get()))
+            .filter(projects::project_app_id.eq(project.app_id.as_str()))
+            .select(projects::id)
+            .first(conn)
+            .optional()?;
+        let row = NewProjectRow {
+            organization_id: project.organization_id.get(),
+            project_app_id: project.app_id.as_str(),
+            name: project.name.as_str(),
+            active: project.active,
+            created_at: project.created_at.as_naive(),
+            inserted_at: project.now.as_naive(),
+            updated_at: project.now.as_naive(),
+        };
+        // NOTE: on PostgreSQL two concurrent creates of one new project can both report
+        // `created`; only task upserts read the action back from the row itself.
+        let stored: ProjectRow = diesel::insert_into(projects::table)
+            .values(&row)
+            .on_conflict((projects::organization_id, projects::project_app_id))
+            .do_update()
+            .set((
+                projects::name.eq(excluded(projects::name)),
+                projects::active.eq(excluded(projects::active)),
+                projects::created_at.eq(excluded(projects::created_at)),
+                projects::updated_at.eq(excluded(projects::updated_at)),
+            ))
+            .returning(ProjectRow::as_returning())
+            .get_result(conn)?;
+        let action = if existing.is_some() { Action::Updated } else { Action::Created };
+        Ok((Project::from(stored), action))
+    })
+}
+
+/// Returns the project with this id.
+pub(crate) fn find_project(conn: &mut Conn, id: ProjectId) -> Result<Option<Project>, TxError> {
+    let row: Option<ProjectRow> = projects::table.find(id.get()).select(ProjectRow::as_select()).first(conn).optional()?;
+    Ok(row.map(Project::from))
+}

@@ -1,0 +1,177 @@
+// Task queries, included into each backend module (see `backend/mod.rs`).
+
+/// Rows per multi-row upsert: 500 rows of 11 columns stay well below the bind
+/// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
+const UPSERT_CHUNK_ROWS: usize = 500;
+/// External ids per `IN (...)` lookup.
+const KEY_CHUNK: usize = 1000;
+/// Rows per `UPDATE ... CASE` statement that links parents created in the same batch.
+const LINK_CHUNK_ROWS: usize = 500;
+
+/// Loads, plans and writes one batch in a single write transaction.
+pub(crate) fn apply_batch(conn: &mut Conn, planner: &BatchPlanner, insert_token: i64) -> Result<AppliedBatch, TxError> {
+    conn.write_transaction(|conn| {
+        let refs = planner.refs();
+        let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
+        conn.lock_projects(&project_ids)?;
+
+        let snapshot = load_snapshot(conn, &refs)?;
+        let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
+        let rows = write_plan(conn, &plan, insert_token)?;
+        Ok(AppliedBatch { plan, rows })
+    })
+}
+
+/// Returns the task with this id.
+pub(crate) fn find_task(conn: &mut Conn, id: TaskId) -> Result<Option<StoredTask>, TxError> {
+    let row = tasks::table.find(id.get()).select(TaskRow::as_select()).first(conn).optional()?;
+    Ok(row.map(TaskRow::into_domain).transpose()?)
+}
+
+/// Reads everything the planner needs with a fixed number of set-based queries.
+fn load_snapshot(conn: &mut Conn, refs: &BatchRefs) -> Result<Snapshot, TxError> {
+    let mut snapshot = Snapshot::default();
+    let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
+    let projects: Vec<(i64, i64)> = projects::table
+        .filter(projects::id.eq_any(&project_ids))
+        .select((projects::id, projects::organization_id))
+        .load(conn)?;
+    snapshot.projects = projects.into_iter().map(|(project, organization)| (ProjectId(project), OrganizationId(organization))).collect();
+
+    let mut keys_by_project: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for key in &refs.keys {
+        keys_by_project.entry(key.project_id.get()).or_default().push(key.app_id.as_str());
+    }
+    for (project_id, app_ids) in keys_by_project {
+        if !snapshot.projects.contains_key(&ProjectId(project_id)) {
+            continue;
+        }
+        for chunk in app_ids.chunks(KEY_CHUNK) {
+            let rows: Vec<TaskRow> = tasks::table
+                .filter(tasks::project_id.eq(project_id))
+                .filter(tasks::task_app_id.eq_any(chunk))
+                .select(TaskRow::as_select())
+                .load(conn)?;
+            for row in rows {
+                let task = row.into_domain()?;
+                snapshot.tasks_by_key.insert(task.key.clone(), task);
+            }
+        }
+    }
+
+    let seeds = snapshot.ancestor_seeds(refs);
+    for node in load_ancestors(conn, &seeds)? {
+        snapshot.nodes.insert(
+            TaskId(node.id),
+            TaskNode {
+                id: TaskId(node.id),
+                project_id: ProjectId(node.project_id),
+                organization_id: OrganizationId(node.organization_id),
+                parent_id: node.parent_task_id.map(TaskId),
+            },
+        );
+    }
+    Ok(snapshot)
+}
+
+/// Loads the seeds and all their ancestors in one recursive query.
+fn load_ancestors(conn: &mut Conn, seeds: &BTreeSet<TaskId>) -> Result<Vec<NodeRow>, TxError> {
+    if seeds.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The ids are i64 values formatted by Rust, so inlining them cannot inject SQL.
+    let id_list = seeds.iter().map(|id| id.get().to_string()).collect::<Vec<_>>().join(",");
+    let query = format!(
+        "WITH RECURSIVE chain(id) AS ( \
+             SELECT id FROM tasks WHERE id IN ({id_list}) \
+             UNION \
+             SELECT t.parent_task_id FROM tasks t JOIN chain c ON t.id = c.id WHERE t.parent_task_id IS NOT NULL \
+         ) \
+         SELECT t.id, t.project_id, p.organization_id, t.parent_task_id \
+         FROM tasks t JOIN projects p ON p.id = t.project_id JOIN chain c ON c.id = t.id"
+    );
+    Ok(diesel::sql_query(query).load(conn)?)
+}
+
+/// Upserts every planned row, then links the parents created in the same batch.
+///
+/// Whether a row was created is read back from the database: `insert_token` is
+/// written on insert only, so a row returning this transaction's token was inserted by it.
+fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Vec<RowWrite>, TxError> {
+    let now = plan.now.as_naive();
+    let new_rows: Vec<NewTaskRow<'_>> = plan
+        .rows
+        .iter()
+        .map(|row| NewTaskRow {
+            project_id: row.key.project_id.get(),
+            task_app_id: row.key.app_id.as_str(),
+            task_name: row.fields.name.as_str(),
+            task_url: row.fields.url.as_ref().map(|url| url.as_str()),
+            owner_id: row.fields.owner_id.as_ref().map(|owner| owner.as_str()),
+            owner_name: row.fields.owner_name.as_ref().map(|owner| owner.as_str()),
+            parent_task_id: match row.parent {
+                PlannedParent::Stored(id) => Some(id.get()),
+                PlannedParent::None | PlannedParent::InBatch(_) => None,
+            },
+            created_at: row.fields.created_at.as_naive(),
+            inserted_at: now,
+            updated_at: now,
+            insert_token,
+        })
+        .collect();
+
+    let mut written: HashMap<(i64, String), (i64, i64)> = HashMap::with_capacity(new_rows.len());
+    for chunk in new_rows.chunks(UPSERT_CHUNK_ROWS) {
+        let returned: Vec<(i64, i64, String, i64)> = diesel::insert_into(tasks::table)
+            .values(chunk)
+            .on_conflict((tasks::project_id, tasks::task_app_id))
+            .do_update()
+            .set((
+                tasks::task_name.eq(excluded(tasks::task_name)),
+                tasks::task_url.eq(excluded(tasks::task_url)),
+                tasks::owner_id.eq(excluded(tasks::owner_id)),
+                tasks::owner_name.eq(excluded(tasks::owner_name)),
+                tasks::parent_task_id.eq(excluded(tasks::parent_task_id)),
+                tasks::created_at.eq(excluded(tasks::created_at)),
+                tasks::updated_at.eq(excluded(tasks::updated_at)),
+            ))
+            .returning((tasks::id, tasks::project_id, tasks::task_app_id, tasks::insert_token))
+            .get_results(conn)?;
+        for (id, project_id, app_id, token) in returned {
+            written.insert((project_id, app_id), (id, token));
+        }
+    }
+
+    let mut rows = Vec::with_capacity(plan.rows.len());
+    for row in &plan.rows {
+        let lookup = (row.key.project_id.get(), row.key.app_id.as_str().to_owned());
+        let (id, token) = *written
+            .get(&lookup)
+            .ok_or_else(|| StoreError::internal(format!("the upsert returned no row for task {:?}", row.key.app_id.as_str())))?;
+        let action = if token == insert_token { Action::Created } else { Action::Updated };
+        rows.push(RowWrite { id: TaskId(id), action });
+    }
+    link_batch_parents(conn, plan, &rows)?;
+    Ok(rows)
+}
+
+/// Sets `parent_task_id` on rows whose parent was created by this same batch.
+fn link_batch_parents(conn: &mut Conn, plan: &WritePlan, rows: &[RowWrite]) -> Result<(), TxError> {
+    let links: Vec<(i64, i64)> = plan
+        .rows
+        .iter()
+        .zip(rows)
+        .filter_map(|(planned, written)| match planned.parent {
+            PlannedParent::InBatch(parent_row) => Some((written.id.get(), rows[parent_row].id.get())),
+            PlannedParent::None | PlannedParent::Stored(_) => None,
+        })
+        .collect();
+    for chunk in links.chunks(LINK_CHUNK_ROWS) {
+        // Both ids come from the database as i64, so inlining them cannot inject SQL.
+        let cases: String = chunk.iter().map(|(child, parent)| format!(" WHEN {child} THEN {parent}")).collect();
+        let ids = chunk.iter().map(|(child, _)| child.to_string()).collect::<Vec<_>>().join(",");
+        let statement = format!("UPDATE tasks SET parent_task_id = CASE id{cases} END WHERE id IN ({ids})");
+        diesel::sql_query(statement).execute(conn)?;
+    }
+    Ok(())
+}

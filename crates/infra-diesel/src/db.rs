@@ -1,0 +1,228 @@
+//! Connection pools for SQLite and PostgreSQL, chosen from the database URL.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+use domain::StoreError;
+use tokio::sync::Mutex;
+
+use crate::error::{join_error, pool_error};
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseTarget {
+    /// Reads a database URL: `postgres://` or `postgresql://` for PostgreSQL,
+    /// `sqlite://PATH`, `sqlite:PATH` or a plain file path for SQLite.
+    ///
+    /// # Errors
+    /// Rejects other schemes and libpq `key=value` strings, which diesel would
+    /// otherwise take for a SQLite file name.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            return Self::sqlite_path(path);
+        }
+        if url.contains("://") {
+            bail!("unsupported database URL scheme in {url:?}; use postgres://... or a SQLite file path");
+        }
+        if url.contains('=') {
+            bail!("database URL {url:?} looks like a libpq key=value string; write it as postgres://user@host:port/database");
+        }
+        Self::sqlite_path(url)
+    }
+
+    fn sqlite_path(path: &str) -> anyhow::Result<Self> {
+        if path.is_empty() {
+            bail!("the SQLite database URL names no file; use sqlite://./data/leanmote.sqlite3");
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most open connections.
+    pub max_size: u32,
+    /// How long a request waits for a free connection before storage counts as unavailable.
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a statement waits for another process's lock.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self { max_size: 8, acquire_timeout: Duration::from_secs(5), sqlite_busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub(crate) type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+
+#[derive(Clone)]
+pub(crate) enum Pools {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Handle on the database: a pool, plus for SQLite a fair in-process write lock
+/// so that writers queue in order instead of spinning on SQLite's busy handler.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) pools: Pools,
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// Sets SQLite's per-connection pragmas on every pooled connection.
+#[derive(Debug)]
+struct SqlitePragmas {
+    busy_timeout_ms: u128,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // busy_timeout first, so that switching to WAL waits for other processes.
+        let pragmas = format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            self.busy_timeout_ms
+        );
+        conn.batch_execute(&pragmas).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Database {
+    /// Opens a pool on the database a URL names, creating a SQLite file and its folder if missing.
+    ///
+    /// # Errors
+    /// Returns an error naming the URL's problem or the driver's connection error.
+    pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
+        let pools = match DatabaseTarget::parse(url)? {
+            DatabaseTarget::Postgres(url) => {
+                let pool = Pool::builder()
+                    .max_size(options.max_size)
+                    .connection_timeout(options.acquire_timeout)
+                    .build(ConnectionManager::<PgConnection>::new(url))
+                    .context("failed to connect to PostgreSQL")?;
+                Pools::Postgres(pool)
+            }
+            DatabaseTarget::Sqlite(path) => Pools::Sqlite(open_sqlite(&path, options)?),
+        };
+        Ok(Self { pools, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// Returns "postgres" or "sqlite", for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self.pools {
+            Pools::Postgres(_) => "postgres",
+            Pools::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Runs blocking `work` on a thread of tokio's blocking pool.
+    pub(crate) async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pools) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pools = self.pools.clone();
+        tokio::task::spawn_blocking(move || work(&pools)).await.map_err(join_error)?
+    }
+
+    /// Like [`Self::blocking`], for work that writes. On SQLite it first waits
+    /// its turn on the write lock, without holding a thread while it waits.
+    pub(crate) async fn blocking_write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pools) -> Result<T, StoreError> + Send + 'static,
+    {
+        let guard = match self.pools {
+            Pools::Sqlite(_) => Some(Arc::clone(&self.write_lock).lock_owned().await),
+            Pools::Postgres(_) => None,
+        };
+        let pools = self.pools.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = work(&pools);
+            drop(guard);
+            result
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool> {
+    if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("failed to create the folder {}", folder.display()))?;
+    }
+    let url = path.to_str().with_context(|| format!("the SQLite path {} is not valid UTF-8", path.display()))?;
+    Pool::builder()
+        .max_size(options.max_size)
+        .connection_timeout(options.acquire_timeout)
+        .connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: options.sqlite_busy_timeout.as_millis() }))
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .with_context(|| format!("failed to open the SQLite database {}", path.display()))
+}
+
+/// Takes a connection from a pool, mapping a timeout to [`StoreError::Unavailable`].
+pub(crate) fn checkout<C>(pool: &Pool<ConnectionManager<C>>) -> Result<PooledConnection<ConnectionManager<C>>, StoreError>
+where
+    C: diesel::r2d2::R2D2Connection + 'static,
+{
+    pool.get().map_err(pool_error)
+}
+
+/// Calls the same function of the backend module that matches the pool.
+///
+/// Both `backend::pg` and `backend::sqlite` are stamped from one source file,
+/// so each call is written once and type-checked against both connections.
+/// The call returns `Result<_, TxError>`; a pool timeout becomes `TxError::Store`.
+macro_rules! on_backend {
+    ($pools:expr, $function:ident ( $($argument:expr),* $(,)? )) => {
+        match $pools {
+            $crate::db::Pools::Postgres(pool) => $crate::db::checkout(pool)
+                .map_err($crate::backend::TxError::from)
+                .and_then(|mut conn| $crate::backend::pg::$function(&mut conn, $($argument),*)),
+            $crate::db::Pools::Sqlite(pool) => $crate::db::checkout(pool)
+                .map_err($crate::backend::TxError::from)
+                .and_then(|mut conn| $crate::backend::sqlite::$function(&mut conn, $($argument),*)),
+        }
+    };
+}
+pub(crate) use on_backend;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_backend() {
+        assert_eq!(
+            DatabaseTarget::parse("postgres://u@127.0.0.1/db").unwrap(),
+            DatabaseTarget::Postgres("postgres://u@127.0.0.1/db".into())
+        );
+        assert!(matches!(DatabaseTarget::parse("postgresql://h/db").unwrap(), DatabaseTarget::Postgres(_)));
+        assert_eq!(DatabaseTarget::parse("sqlite://./data/x.db").unwrap(), DatabaseTarget::Sqlite("./data/x.db".into()));
+        assert_eq!(DatabaseTarget::parse("sqlite:x.db").unwrap(), DatabaseTarget::Sqlite("x.db".into()));
+        assert_eq!(DatabaseTarget::parse("data/x.db").unwrap(), DatabaseTarget::Sqlite("data/x.db".into()));
+    }
+
+    #[test]
+    fn unsupported_urls_rejected() {
+        for url in ["mysql://h/db", "host=127.0.0.1 port=5432", "sqlite://", ""] {
+            assert!(DatabaseTarget::parse(url).is_err(), "{url:?}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Row structs of the database, kept apart from the domain types.
+//! Conversions happen here, at the adapter's edge.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable};
+use domain::task::{OwnerId, OwnerName, StoredTask, TaskAppId, TaskFields, TaskKey, TaskName, TaskUrl};
+use domain::{ProjectId, StoreError, TaskId, Timestamp};
+
+use crate::schema::{projects, tasks};
+
+/// A task row to insert or to upsert over an existing one.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tasks, treat_none_as_default_value = false)]
+pub struct NewTaskRow<'a> {
+    pub project_id: i64,
+    pub task_app_id: &'a str,
+    pub task_name: &'a str,
+    pub task_url: Option<&'a str>,
+    pub owner_id: Option<&'a str>,
+    pub owner_name: Option<&'a str>,
+    pub parent_task_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub inserted_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub insert_token: i64,
+}
+
+/// A whole task row as stored.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = tasks)]
+pub struct TaskRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub task_app_id: String,
+    pub task_name: String,
+    pub task_url: Option<String>,
+    pub owner_id: Option<String>,
+    pub owner_name: Option<String>,
+    pub parent_task_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub inserted_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl TaskRow {
+    /// Converts to the domain type, checking the stored text against the rules again.
+    ///
+    /// # Errors
+    /// Returns [`StoreError::Internal`] when a stored value breaks a rule,
+    /// which only a write that bypassed the API can cause.
+    pub fn into_domain(self) -> Result<StoredTask, StoreError> {
+        let corrupt = |field: &str, message: String| {
+            StoreError::internal(format!("stored task {} has an invalid {field}: {message}", self.id))
+        };
+        let app_id = TaskAppId::parse(self.task_app_id.clone()).map_err(|error| corrupt("task_app_id", error.message))?;
+        let name = TaskName::parse(self.task_name.clone()).map_err(|error| corrupt("task_name", error.message))?;
+        let url = self.task_url.clone().map(TaskUrl::parse).transpose().map_err(|error| corrupt("task_url", error.message))?;
+        let owner_id = self.owner_id.clone().map(OwnerId::parse).transpose().map_err(|error| corrupt("owner_id", error.message))?;
+        let owner_name =
+            self.owner_name.clone().map(OwnerName::parse).transpose().map_err(|error| corrupt("owner_name", error.message))?;
+        Ok(StoredTask {
+            id: TaskId(self.id),
+            key: TaskKey { project_id: ProjectId(self.project_id), app_id },
+            fields: TaskFields { name, url, owner_id, owner_name, created_at: Timestamp::from_utc(self.created_at) },
+            parent_id: self.parent_task_id.map(TaskId),
+            inserted_at: Timestamp::from_utc(self.inserted_at),
+            updated_at: Timestamp::from_utc(self.updated_at),
+        })
+    }
+}
+
+/// A node of the task tree, read by the recursive ancestor query.
+#[derive(Debug, QueryableByName)]
+pub struct NodeRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub project_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub organization_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub parent_task_id: Option<i64>,
+}
+
+/// A whole project row as stored.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = projects)]
+pub struct ProjectRow {
+    pub id: i64,
+    pub organization_id: i64,
+    pub project_app_id: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub inserted_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<ProjectRow> for domain::project::Project {
+    fn from(row: ProjectRow) -> Self {
+        Self {
+            id: ProjectId(row.id),
+            organization_id: domain::OrganizationId(row.organization_id),
+            app_id: row.project_app_id,
+            name: row.name,
+            active: row.active,
+            created_at: Timestamp::from_utc(row.created_at),
+            inserted_at: Timestamp::from_utc(row.inserted_at),
+            updated_at: Timestamp::from_utc(row.updated_at),
+        }
+    }
+}
+
+/// A project row to insert or to upsert over an existing one.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = projects)]
+pub struct NewProjectRow<'a> {
+    pub organization_id: i64,
+    pub project_app_id: &'a str,
+    pub name: &'a str,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub inserted_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

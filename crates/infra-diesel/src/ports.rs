@@ -1,0 +1,87 @@
+//! The domain's storage ports, implemented on [`Database`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::auth::{StoredToken, TokenHash};
+use domain::organization::{NewOrganization, Organization};
+use domain::plan::BatchPlanner;
+use domain::ports::{AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, TaskStore, TokenRepository};
+use domain::project::{NewProject, Project};
+use domain::task::{Action, StoredTask};
+use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
+
+use crate::backend::TxError;
+use crate::db::{Database, on_backend};
+
+impl Database {
+    /// Applies pending migrations and returns the versions applied.
+    ///
+    /// # Errors
+    /// Returns [`StoreError`] when a migration fails.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking_write(|pools| on_backend!(pools, migrate()).map_err(TxError::into_store)).await
+    }
+}
+
+#[async_trait]
+impl TaskStore for Database {
+    async fn apply_batch(&self, planner: Arc<BatchPlanner>) -> Result<AppliedBatch, ApplyError> {
+        let insert_token: i64 = rand::random();
+        let outcome = self
+            .blocking_write(move |pools| Ok(on_backend!(pools, apply_batch(&planner, insert_token))))
+            .await?;
+        outcome.map_err(TxError::into_apply)
+    }
+
+    async fn find_task(&self, id: TaskId) -> Result<Option<StoredTask>, StoreError> {
+        self.blocking(move |pools| on_backend!(pools, find_task(id)).map_err(TxError::into_store)).await
+    }
+}
+
+#[async_trait]
+impl TokenRepository for Database {
+    async fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError> {
+        let hash = hash.clone();
+        self.blocking(move |pools| on_backend!(pools, find_token(&hash)).map_err(TxError::into_store)).await
+    }
+
+    async fn touch(&self, id: TokenId, at: Timestamp) -> Result<(), StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, touch_token(id, at)).map_err(TxError::into_store)).await
+    }
+
+    async fn create(&self, token: NewToken) -> Result<TokenId, StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, create_token(&token)).map_err(TxError::into_store)).await
+    }
+
+    async fn revoke(&self, id: TokenId, at: Timestamp) -> Result<bool, StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, revoke_token(id, at)).map_err(TxError::into_store)).await
+    }
+}
+
+#[async_trait]
+impl OrganizationRepository for Database {
+    async fn create(&self, organization: NewOrganization) -> Result<Organization, StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, create_organization(&organization)).map_err(TxError::into_store))
+            .await
+    }
+
+    async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StoreError> {
+        self.blocking(move |pools| on_backend!(pools, find_organization(id)).map_err(TxError::into_store)).await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.blocking(|pools| on_backend!(pools, count_organizations()).map_err(TxError::into_store)).await
+    }
+}
+
+#[async_trait]
+impl ProjectRepository for Database {
+    async fn upsert(&self, project: NewProject) -> Result<(Project, Action), StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, upsert_project(&project)).map_err(TxError::into_store)).await
+    }
+
+    async fn find(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        self.blocking(move |pools| on_backend!(pools, find_project(id)).map_err(TxError::into_store)).await
+    }
+}

@@ -1,0 +1,149 @@
+//! Fresh databases for tests: a SQLite file in a temporary folder, or a new
+//! PostgreSQL database that is dropped when the handle is dropped.
+//!
+//! PostgreSQL tests read `LEANMOTE_TEST_DATABASE_URL` (default: the local
+//! server as `postgres`). When no server answers they print a `SKIPPED` line,
+//! unless `LEANMOTE_REQUIRE_POSTGRES=1`, in which case they fail.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+use crate::{Database, PoolOptions};
+
+/// Server used by PostgreSQL tests when `LEANMOTE_TEST_DATABASE_URL` is unset.
+pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
+
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+/// A migrated database that exists for the lifetime of this handle.
+pub struct TestDatabase {
+    pub database: Database,
+    /// URL of the database, to hand to a server process.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[expect(dead_code, reason = "held so the folder lives as long as the database")] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// Creates a migrated SQLite database in a new temporary folder.
+    ///
+    /// # Panics
+    /// Panics when the folder or the database cannot be created.
+    pub async fn sqlite() -> Self {
+        let folder = tempfile::tempdir().expect("create a temporary folder");
+        let url = format!("sqlite://{}", folder.path().join("leanmote.sqlite3").display());
+        let database = connect_and_migrate(&url).await;
+        Self { database, url, cleanup: Cleanup::Sqlite(folder) }
+    }
+
+    /// Creates a migrated PostgreSQL database, or returns `None` after printing
+    /// a SKIPPED line when no server answers and PostgreSQL is not required.
+    ///
+    /// # Panics
+    /// Panics when the server is required but does not answer, or refuses to create the database.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = std::env::var("LEANMOTE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
+        let mut admin = match PgConnection::establish(&admin_url) {
+            Ok(conn) => conn,
+            Err(error) if postgres_required() => panic!("PostgreSQL is required but {admin_url} failed: {error}"),
+            Err(error) => {
+                eprintln!("SKIPPED: PostgreSQL test, no server at {admin_url} ({error})");
+                return None;
+            }
+        };
+        let name = format!(
+            "leanmote_test_{}_{}_{}",
+            std::process::id(),
+            NEXT_DATABASE.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create a test database");
+        let url = with_database_name(&admin_url, &name);
+        let database = connect_and_migrate(&url).await;
+        Some(Self { database, url, cleanup: Cleanup::Postgres { admin_url, name } })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            let dropped = PgConnection::establish(admin_url)
+                .and_then(|mut admin| {
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .map_err(|error| diesel::ConnectionError::BadConnection(error.to_string()))
+                });
+            if let Err(error) = dropped {
+                eprintln!("warning: failed to drop test database {name}: {error}");
+            }
+        }
+    }
+}
+
+/// Tells whether `LEANMOTE_REQUIRE_POSTGRES=1` is set.
+pub fn postgres_required() -> bool {
+    std::env::var("LEANMOTE_REQUIRE_POSTGRES").is_ok_and(|value| value == "1")
+}
+
+async fn connect_and_migrate(url: &str) -> Database {
+    let options = PoolOptions { max_size: 4, ..PoolOptions::default() };
+    let database = Database::connect(url, &options).unwrap_or_else(|error| panic!("connect to {url}: {error:#}"));
+    database.migrate().await.expect("apply migrations");
+    database
+}
+
+/// Replaces the database name in a `postgres://` URL, keeping its parameters.
+fn with_database_name(url: &str, name: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |position| position + 3);
+    let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Defines each listed async test function twice: `sqlite::NAME` and `postgres::NAME`.
+/// Each function takes a fresh [`TestDatabase`].
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::TestDatabase::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(database) = $crate::testing::TestDatabase::postgres().await {
+                        super::$name(database).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database_name;
+
+    #[test]
+    fn database_name_replaced() {
+        assert_eq!(with_database_name("postgres://u@h:5432/postgres?sslmode=disable", "x"), "postgres://u@h:5432/x?sslmode=disable");
+        assert_eq!(with_database_name("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

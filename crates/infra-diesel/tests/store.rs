@@ -1,0 +1,257 @@
+//! Repository tests, run against a SQLite file and a PostgreSQL database.
+
+use std::sync::Arc;
+
+use domain::admin::{Admin, ProjectSpec};
+use domain::auth::{Authenticator, Caller, Scope};
+use domain::clock::{Clock, SystemClock};
+use domain::ingest::{IngestError, ProcessedTask, TaskIngestion};
+use domain::input::{FieldInput, TaskInput};
+use domain::ports::{TaskStore, TokenRepository};
+use domain::task::Action;
+use domain::{DetailCode, OrganizationId, ProjectId, TaskId, TokenId};
+use infra_diesel::testing::TestDatabase;
+
+struct Fixture {
+    test: TestDatabase,
+    ingestion: TaskIngestion,
+    admin: Admin,
+    caller: Caller,
+    project: ProjectId,
+}
+
+async fn fixture(test: TestDatabase) -> Fixture {
+    let database = Arc::new(test.database.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let admin = Admin { organizations: database.clone(), projects: database.clone(), tokens: database.clone(), clock: clock.clone() };
+    let organization = admin.create_organization("Acme").await.unwrap();
+    let spec = ProjectSpec { organization_id: organization.id, app_id: "BOARD".into(), name: "Board".into(), active: true, created_at: None };
+    let (project, action) = admin.upsert_project(spec).await.unwrap();
+    assert_eq!(action, Action::Created);
+    let caller = Caller { token_id: TokenId(1), label: "test".into(), scope: Scope::new([organization.id]) };
+    Fixture { ingestion: TaskIngestion::new(database, clock), admin, caller, project: project.id, test }
+}
+
+fn task(project: ProjectId, app_id: &str) -> TaskInput {
+    TaskInput {
+        project_id: FieldInput::Value(project.get()),
+        task_app_id: FieldInput::Value(app_id.into()),
+        task_name: FieldInput::Value(format!("Task {app_id}")),
+        created_at: FieldInput::Value("2024-01-20 09:00:00".into()),
+        ..TaskInput::default()
+    }
+}
+
+impl Fixture {
+    async fn ingest(&self, inputs: Vec<TaskInput>) -> Result<Vec<ProcessedTask>, IngestError> {
+        self.ingestion.ingest(&self.caller, inputs).await
+    }
+
+    async fn stored(&self, id: TaskId) -> domain::task::StoredTask {
+        self.test.database.find_task(id).await.unwrap().expect("task stored")
+    }
+}
+
+async fn create_then_update_same_id(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let first = fixture.ingest(vec![task(fixture.project, "T-1")]).await.unwrap();
+    let second = fixture.ingest(vec![task(fixture.project, "T-1")]).await.unwrap();
+    assert_eq!(first[0].action, Action::Created);
+    assert_eq!(second[0].action, Action::Updated);
+    assert_eq!(first[0].task_id, second[0].task_id);
+}
+
+async fn fields_stored_exactly(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let name = "  \u{1b}[1mTitanium\u{1b}[22m\tCLI \u{a0}\u{8}\u{fffd} Привет 🚀 ";
+    let mut input = task(fixture.project, "T-1");
+    input.task_name = FieldInput::Value(name.into());
+    input.task_url = FieldInput::Value("https://tracker.example/T-1?x=1".into());
+    input.owner_id = FieldInput::Value("u_1e578316".into());
+    input.owner_name = FieldInput::Value(" User 4978 ".into());
+    input.created_at = FieldInput::Value("2024-01-20T09:00:00.123456+02:00".into());
+    let id = fixture.ingest(vec![input]).await.unwrap()[0].task_id;
+
+    let stored = fixture.stored(id).await;
+    assert_eq!(stored.fields.name.as_str(), name);
+    assert_eq!(stored.fields.url.unwrap().as_str(), "https://tracker.example/T-1?x=1");
+    assert_eq!(stored.fields.owner_id.unwrap().as_str(), "u_1e578316");
+    assert_eq!(stored.fields.owner_name.unwrap().as_str(), " User 4978 ");
+    assert_eq!(stored.fields.created_at.as_naive().to_string(), "2024-01-20 07:00:00.123456");
+    assert_eq!(stored.key.project_id, fixture.project);
+}
+
+async fn absent_keeps_null_clears(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let mut full = task(fixture.project, "T-1");
+    full.task_url = FieldInput::Value("https://tracker.example/T-1".into());
+    full.owner_id = FieldInput::Value("owner".into());
+    full.owner_name = FieldInput::Value("Owner".into());
+    let id = fixture.ingest(vec![full]).await.unwrap()[0].task_id;
+
+    let mut partial = task(fixture.project, "T-1");
+    partial.owner_id = FieldInput::Null;
+    fixture.ingest(vec![partial]).await.unwrap();
+
+    let stored = fixture.stored(id).await;
+    assert_eq!(stored.fields.url.unwrap().as_str(), "https://tracker.example/T-1", "absent keeps");
+    assert_eq!(stored.fields.owner_name.unwrap().as_str(), "Owner", "absent keeps");
+    assert!(stored.fields.owner_id.is_none(), "null clears");
+}
+
+async fn rejected_batch_writes_nothing(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let existing = fixture.ingest(vec![task(fixture.project, "KEEP")]).await.unwrap()[0].task_id;
+    let before = fixture.stored(existing).await;
+
+    let mut rename = task(fixture.project, "KEEP");
+    rename.task_name = FieldInput::Value("Renamed".into());
+    let mut bad = task(fixture.project, "NEW");
+    bad.parent_task_id = FieldInput::Value(999_999);
+    let error = fixture.ingest(vec![rename, task(fixture.project, "ALSO-NEW"), bad]).await.unwrap_err();
+    let IngestError::Rejected(rejection) = error else { panic!("expected a rejection, got {error:?}") };
+    assert_eq!(rejection.details[0].code, DetailCode::ParentNotFound);
+
+    assert_eq!(fixture.stored(existing).await, before, "the stored task is unchanged");
+    let again = fixture.ingest(vec![task(fixture.project, "ALSO-NEW")]).await.unwrap();
+    assert_eq!(again[0].action, Action::Created, "nothing of the rejected batch was written");
+}
+
+async fn parents_by_id_and_key(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let parent = fixture.ingest(vec![task(fixture.project, "EPIC")]).await.unwrap()[0].task_id;
+
+    let mut by_id = task(fixture.project, "A");
+    by_id.parent_task_id = FieldInput::Value(parent.get());
+    let mut child_first = task(fixture.project, "SUB");
+    child_first.parent_task_app_id = FieldInput::Value("STORY".into());
+    let mut story = task(fixture.project, "STORY");
+    story.parent_task_app_id = FieldInput::Value("EPIC".into());
+    let processed = fixture.ingest(vec![by_id, child_first, story]).await.unwrap();
+
+    assert_eq!(fixture.stored(processed[0].task_id).await.parent_id, Some(parent));
+    assert_eq!(fixture.stored(processed[1].task_id).await.parent_id, Some(processed[2].task_id));
+    assert_eq!(fixture.stored(processed[2].task_id).await.parent_id, Some(parent));
+}
+
+async fn cycle_through_stored_chain_rejected(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let mut items = vec![task(fixture.project, "A")];
+    for (child, parent) in [("B", "A"), ("C", "B"), ("D", "C")] {
+        let mut item = task(fixture.project, child);
+        item.parent_task_app_id = FieldInput::Value(parent.into());
+        items.push(item);
+    }
+    let processed = fixture.ingest(items).await.unwrap();
+
+    let mut close_loop = task(fixture.project, "A");
+    close_loop.parent_task_id = FieldInput::Value(processed[3].task_id.get());
+    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![close_loop]).await else { panic!("expected a rejection") };
+    assert_eq!(rejection.details[0].code, DetailCode::ParentCycle);
+    assert_eq!(fixture.stored(processed[0].task_id).await.parent_id, None);
+}
+
+async fn other_tenant_parent_not_found(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let other = fixture.admin.create_organization("Other").await.unwrap();
+    let spec = ProjectSpec { organization_id: other.id, app_id: "X".into(), name: "X".into(), active: true, created_at: None };
+    let (foreign_project, _) = fixture.admin.upsert_project(spec).await.unwrap();
+    let foreign_caller = Caller { token_id: TokenId(2), label: "other".into(), scope: Scope::new([other.id]) };
+    let foreign = fixture.ingestion.ingest(&foreign_caller, vec![task(foreign_project.id, "F")]).await.unwrap()[0].task_id;
+
+    let mut item = task(fixture.project, "A");
+    item.parent_task_id = FieldInput::Value(foreign.get());
+    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![item]).await else { panic!("expected a rejection") };
+    assert_eq!(rejection.details[0].code, DetailCode::ParentNotFound);
+
+    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![task(foreign_project.id, "G")]).await else {
+        panic!("expected a rejection")
+    };
+    assert_eq!(rejection.details[0].code, DetailCode::ProjectForbidden);
+}
+
+async fn concurrent_creates_report_one_created(test: TestDatabase) {
+    let fixture = Arc::new(fixture(test).await);
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let fixture = Arc::clone(&fixture);
+        handles.push(tokio::spawn(async move {
+            let items = vec![task(fixture.project, "RACE"), task(fixture.project, "OTHER")];
+            fixture.ingest(items).await.unwrap()
+        }));
+    }
+    let results: Vec<Vec<ProcessedTask>> = futures::future::join_all(handles).await.into_iter().map(Result::unwrap).collect();
+    let created = results.iter().filter(|processed| processed[0].action == Action::Created).count();
+    assert_eq!(created, 1, "exactly one request created the task");
+    let ids: std::collections::BTreeSet<TaskId> = results.iter().map(|processed| processed[0].task_id).collect();
+    assert_eq!(ids.len(), 1, "every request saw the same task");
+}
+
+async fn large_batch_with_parents(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let items: Vec<TaskInput> = (0..1000)
+        .map(|index| {
+            let mut item = task(fixture.project, &format!("T-{index:04}"));
+            if index % 5 == 4 {
+                item.parent_task_app_id = FieldInput::Value(format!("T-{:04}", index - 1));
+            }
+            item
+        })
+        .collect();
+    let processed = fixture.ingest(items.clone()).await.unwrap();
+    assert!(processed.iter().all(|task| task.action == Action::Created));
+    assert_eq!(fixture.stored(processed[4].task_id).await.parent_id, Some(processed[3].task_id));
+
+    let again = fixture.ingest(items).await.unwrap();
+    assert!(again.iter().all(|task| task.action == Action::Updated));
+    assert_eq!(fixture.stored(again[999].task_id).await.parent_id, Some(processed[998].task_id));
+}
+
+async fn tokens_lifecycle(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let organization = OrganizationId(1);
+    let (id, secret) = fixture.admin.create_token("jira sync", vec![organization], None, [9; 32]).await.unwrap();
+    let stored = fixture.test.database.find_by_hash(&secret.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.id, id);
+    assert_eq!(stored.organizations, vec![organization]);
+    assert!(stored.last_used_at.is_none());
+
+    let authenticator = Authenticator::new(Arc::new(fixture.test.database.clone()), Arc::new(SystemClock));
+    let caller = authenticator.authenticate(Some(secret.expose())).await.unwrap();
+    assert!(caller.scope.contains(organization));
+    let touched = fixture.test.database.find_by_hash(&secret.hash()).await.unwrap().unwrap();
+    assert!(touched.last_used_at.is_some());
+
+    assert!(fixture.admin.revoke_token(id).await.unwrap());
+    assert!(!fixture.admin.revoke_token(TokenId(9999)).await.unwrap());
+    assert!(authenticator.authenticate(Some(secret.expose())).await.is_err());
+}
+
+async fn project_upsert_updates(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let spec = ProjectSpec { organization_id: OrganizationId(1), app_id: "BOARD".into(), name: "Renamed".into(), active: false, created_at: None };
+    let (project, action) = fixture.admin.upsert_project(spec).await.unwrap();
+    assert_eq!(action, Action::Updated);
+    assert_eq!(project.id, fixture.project);
+    assert_eq!(project.name, "Renamed");
+    assert!(!project.active);
+}
+
+async fn migrations_idempotent(test: TestDatabase) {
+    assert!(test.database.migrate().await.unwrap().is_empty());
+}
+
+infra_diesel::backend_tests!(
+    create_then_update_same_id,
+    fields_stored_exactly,
+    absent_keeps_null_clears,
+    rejected_batch_writes_nothing,
+    parents_by_id_and_key,
+    cycle_through_stored_chain_rejected,
+    other_tenant_parent_not_found,
+    concurrent_creates_report_one_created,
+    large_batch_with_parents,
+    tokens_lifecycle,
+    project_upsert_updates,
+    migrations_idempotent,
+);
