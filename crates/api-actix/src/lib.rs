@@ -1,1 +1,53 @@
+//! The HTTP layer of Leanmote's task ingestion API, on actix-web 4.
+//!
+//! It maps HTTP to the domain's use cases and back: routing, body limits,
+//! JSON decoding, token extraction and the mapping of errors to statuses.
+//! No business rule lives here.
 
+mod decode;
+mod error;
+mod logging;
+mod response;
+mod routes;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, web};
+use domain::auth::Authenticator;
+use domain::ingest::TaskIngestion;
+
+pub use error::ApiError;
+
+/// Default limit on a request body: room for 1000 tasks with every field at its maximum length.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub ingestion: TaskIngestion,
+    pub authenticator: Authenticator,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Builds the actix application with every route, JSON errors for unknown
+/// routes and methods, and one log line per request.
+pub fn app(
+    state: Arc<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(state))
+        .configure(routes::configure)
+        .default_service(web::to(routes::route_not_found))
+        .wrap(actix_web::middleware::from_fn(logging::log_request))
+}

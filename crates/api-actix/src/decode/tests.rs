@@ -1,0 +1,93 @@
+//! Body decoding: shapes, types and absent versus null.
+
+use actix_web::test::TestRequest;
+
+use super::*;
+
+fn rejected_fields(result: Result<Vec<TaskInput>, ApiError>) -> Vec<(String, DetailCode)> {
+    match result {
+        Err(ApiError::Rejected(rejection)) => rejection.details.into_iter().map(|detail| (detail.field, detail.code)).collect(),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn page_example_decodes() {
+    let body = br#"{"tasks":[{"project_id":1,"task_app_id":"TASK-001","task_name":"Implement OAuth2 Authentication",
+        "task_url":"https://client.com/tasks/TASK-001","owner_id":"user-123","owner_name":"John Doe",
+        "parent_task_id":3,"created_at":"2024-01-20 09:00:00"}]}"#;
+    let inputs = task_batch(body).unwrap();
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0].project_id, FieldInput::Value(1));
+    assert_eq!(inputs[0].parent_task_id, FieldInput::Value(3));
+    assert_eq!(inputs[0].owner_name, FieldInput::Value("John Doe".into()));
+    assert_eq!(inputs[0].parent_task_app_id, FieldInput::Absent);
+}
+
+#[test]
+fn null_differs_from_absent() {
+    let inputs = task_batch(br#"{"tasks":[{"task_url":null}]}"#).unwrap();
+    assert_eq!(inputs[0].task_url, FieldInput::Null);
+    assert_eq!(inputs[0].owner_id, FieldInput::Absent);
+}
+
+#[test]
+fn integers_decoded_strictly() {
+    let body = br#"{"tasks":[{"project_id":"1"},{"project_id":1.5},{"project_id":9223372036854775808},{"project_id":1.0},{"project_id":-0}]}"#;
+    let inputs = task_batch(body).unwrap();
+    // serde_json reads -0 as the float -0.0, so it is rejected like 1.0.
+    for input in &inputs {
+        assert!(matches!(input.project_id, FieldInput::WrongType(_)), "{:?}", input.project_id);
+    }
+}
+
+#[test]
+fn strings_decoded_strictly() {
+    let inputs = task_batch(br#"{"tasks":[{"task_app_id":17,"task_name":["x"],"owner_id":true}]}"#).unwrap();
+    assert!(matches!(inputs[0].task_app_id, FieldInput::WrongType(_)));
+    assert!(matches!(inputs[0].task_name, FieldInput::WrongType(_)));
+    assert!(matches!(inputs[0].owner_id, FieldInput::WrongType(_)));
+}
+
+#[test]
+fn wrong_shapes_rejected() {
+    assert_eq!(rejected_fields(task_batch(b"[]")), vec![("body".to_owned(), DetailCode::InvalidType)]);
+    assert_eq!(rejected_fields(task_batch(b"\"tasks\"")), vec![("body".to_owned(), DetailCode::InvalidType)]);
+    assert_eq!(rejected_fields(task_batch(b"{}")), vec![("tasks".to_owned(), DetailCode::Missing)]);
+    assert_eq!(rejected_fields(task_batch(br#"{"tasks":{}}"#)), vec![("tasks".to_owned(), DetailCode::InvalidType)]);
+    assert_eq!(rejected_fields(task_batch(br#"{"tasks":[]}"#)), vec![("tasks".to_owned(), DetailCode::BatchSize)]);
+    assert_eq!(
+        rejected_fields(task_batch(br#"{"tasks":[{}, 3, "x"]}"#)),
+        vec![("tasks[1]".to_owned(), DetailCode::InvalidType), ("tasks[2]".to_owned(), DetailCode::InvalidType)]
+    );
+}
+
+#[test]
+fn malformed_json_rejected() {
+    for body in [&b""[..], b"  ", b"{", b"{\"tasks\": [", b"not json", b"{\"tasks\":[{\"project_id\":1e400}]}"] {
+        assert!(matches!(task_batch(body), Err(ApiError::BadRequest(_))), "{:?}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn deep_nesting_rejected() {
+    let body = format!("{{\"tasks\":[{}{}]}}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(matches!(task_batch(body.as_bytes()), Err(ApiError::BadRequest(_))));
+}
+
+#[test]
+fn json_content_types_accepted() {
+    for value in ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=UTF-8"] {
+        let request = TestRequest::default().insert_header(("content-type", value)).to_http_request();
+        assert!(require_json(&request).is_ok(), "{value}");
+    }
+    assert!(require_json(&TestRequest::default().to_http_request()).is_ok());
+}
+
+#[test]
+fn other_content_types_rejected() {
+    for value in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "multipart/form-data; boundary=x"] {
+        let request = TestRequest::default().insert_header(("content-type", value)).to_http_request();
+        assert!(matches!(require_json(&request), Err(ApiError::UnsupportedMediaType(_))), "{value}");
+    }
+}

@@ -1,0 +1,57 @@
+//! Routes and handlers.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::decode::{read_body, require_json, task_batch};
+use crate::error::ApiError;
+use crate::response::TasksProcessed;
+use crate::AppState;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/api/v1/tasks")
+                .route(web::post().to(post_tasks))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "POST"))),
+        )
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(healthz))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        );
+}
+
+/// `POST /api/v1/tasks`: authenticate, read and decode the batch, ingest it.
+async fn post_tasks(state: web::Data<AppState>, request: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
+    let caller = state.authenticator.authenticate(authorization).await?;
+    require_json(&request)?;
+    let body = read_body(&request, payload, state.max_body_bytes).await?;
+    let inputs = task_batch(&body)?;
+
+    let processed = state.ingestion.ingest(&caller, inputs).await?;
+    let created = processed.iter().filter(|task| task.action == domain::task::Action::Created).count();
+    tracing::info!(
+        token.id = caller.token_id.get(),
+        tasks.created = created,
+        tasks.updated = processed.len() - created,
+        "tasks ingested"
+    );
+    Ok(HttpResponse::Ok().json(TasksProcessed::new(processed)))
+}
+
+/// `GET /healthz`: answers while the process is alive.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Answers any path that no route matches.
+pub async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound { method: request.method().to_string(), path: request.path().to_owned() })
+}
+
+async fn method_not_allowed(request: HttpRequest, allowed: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { method: request.method().to_string(), path: request.path().to_owned(), allowed })
+}
