@@ -6,10 +6,11 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
+use domain::Rejection;
 use domain::error::{DetailCode, ItemError};
 use domain::ingest::check_batch_size;
 use domain::input::{FieldInput, TaskInput};
-use domain::Rejection;
+use domain::project_upsert::ProjectInput;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
@@ -64,19 +65,29 @@ pub async fn read_body(request: &HttpRequest, mut payload: Payload, limit: usize
 /// [`ApiError::Rejected`] when the shape is wrong: not an object, `tasks`
 /// missing or not an array, a batch size outside 1-1000, items that are not objects.
 pub fn task_batch(body: &[u8]) -> Result<Vec<TaskInput>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("the request body is empty; send a JSON object such as {\"tasks\": [...]}".to_owned()));
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::BadRequest(format!("the request body is not valid JSON: {error}")))?;
+    let value = json_body(body, "{\"tasks\": [...]}")?;
     let Value::Object(mut root) = value else {
-        return Err(shape_error("body", DetailCode::InvalidType, format!("expected a JSON object with a \"tasks\" array, got {}", type_name(&value))));
+        return Err(shape_error(
+            "body",
+            DetailCode::InvalidType,
+            format!("expected a JSON object with a \"tasks\" array, got {}", type_name(&value)),
+        ));
     };
     let items = match root.remove("tasks") {
-        None | Some(Value::Null) => return Err(shape_error("tasks", DetailCode::Missing, "is required; send an array of task objects".to_owned())),
+        None | Some(Value::Null) => {
+            return Err(shape_error(
+                "tasks",
+                DetailCode::Missing,
+                "is required; send an array of task objects".to_owned(),
+            ));
+        }
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(shape_error("tasks", DetailCode::InvalidType, format!("expected an array of task objects, got {}", type_name(&other))));
+            return Err(shape_error(
+                "tasks",
+                DetailCode::InvalidType,
+                format!("expected an array of task objects, got {}", type_name(&other)),
+            ));
         }
     };
     check_batch_size(items.len()).map_err(ApiError::Rejected)?;
@@ -95,6 +106,39 @@ pub fn task_batch(body: &[u8]) -> Result<Vec<TaskInput>, ApiError> {
         }
     }
     if errors.is_empty() { Ok(inputs) } else { Err(ApiError::Rejected(Rejection::new(errors))) }
+}
+
+/// Decodes one project object.
+///
+/// # Errors
+/// Returns [`ApiError::BadRequest`] for a body that is not JSON, and
+/// [`ApiError::Rejected`] when it is not an object.
+pub fn project(body: &[u8]) -> Result<ProjectInput, ApiError> {
+    let Value::Object(mut fields) =
+        json_body(body, "{\"project_app_id\": ..., \"name\": ..., \"organization_id\": ...}")?
+    else {
+        return Err(shape_error(
+            "body",
+            DetailCode::InvalidType,
+            "expected a JSON object describing one project".to_owned(),
+        ));
+    };
+    Ok(ProjectInput {
+        project_app_id: string(fields.remove("project_app_id")),
+        name: string(fields.remove("name")),
+        organization_id: integer(fields.remove("organization_id")),
+        active: flag(fields.remove("active")),
+        created_at: string(fields.remove("created_at")),
+    })
+}
+
+/// Parses a non-empty JSON body; `example` shows the expected shape in the error.
+fn json_body(body: &[u8], example: &str) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest(format!("the request body is empty; send a JSON object such as {example}")));
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequest(format!("the request body is not valid JSON: {error}")))
 }
 
 fn shape_error(field: &str, code: DetailCode, message: String) -> ApiError {
@@ -121,12 +165,21 @@ fn integer(value: Option<Value>) -> FieldInput<i64> {
         Some(Value::Null) => FieldInput::Null,
         Some(Value::Number(number)) => match number.as_i64() {
             Some(integer) if number.is_i64() || number.is_u64() => FieldInput::Value(integer),
-            _ => FieldInput::WrongType(format!(
-                "expected a JSON integer between 1 and {}, got {number}",
-                i64::MAX
-            )),
+            _ => FieldInput::WrongType(format!("expected a JSON integer between 1 and {}, got {number}", i64::MAX)),
         },
         Some(other) => FieldInput::WrongType(format!("expected a JSON integer such as 1, got {}", type_name(&other))),
+    }
+}
+
+/// Reads a flag sent as `true`/`false` or `1`/`0`.
+fn flag(value: Option<Value>) -> FieldInput<bool> {
+    match value {
+        None => FieldInput::Absent,
+        Some(Value::Null) => FieldInput::Null,
+        Some(Value::Bool(flag)) => FieldInput::Value(flag),
+        Some(Value::Number(number)) if number.as_u64() == Some(1) => FieldInput::Value(true),
+        Some(Value::Number(number)) if number.as_u64() == Some(0) => FieldInput::Value(false),
+        Some(other) => FieldInput::WrongType(format!("expected 1, 0, true or false, got {}", type_name(&other))),
     }
 }
 

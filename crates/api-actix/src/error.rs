@@ -10,6 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use domain::auth::AuthError;
 use domain::ingest::IngestError;
+use domain::project_upsert::ProjectError;
 use domain::{ErrorClass, Rejection, StoreError};
 use serde::Serialize;
 
@@ -121,7 +122,8 @@ impl ResponseError for ApiError {
                 .collect(),
             _ => Vec::new(),
         };
-        let body = ErrorBody { status: "error", message: self.to_string(), error: ErrorDetail { code: self.code(), details } };
+        let body =
+            ErrorBody { status: "error", message: self.to_string(), error: ErrorDetail { code: self.code(), details } };
 
         let mut response = HttpResponse::build(self.status_code());
         match self {
@@ -166,6 +168,15 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::Store(error) => error.into(),
             other => Self::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(error: ProjectError) -> Self {
+        match error {
+            ProjectError::Rejected(rejection) => Self::Rejected(rejection),
+            ProjectError::Store(error) => error.into(),
         }
     }
 }

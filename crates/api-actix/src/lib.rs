@@ -17,6 +17,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 use domain::auth::Authenticator;
 use domain::ingest::TaskIngestion;
+use domain::project_upsert::ProjectUpsert;
 
 pub use error::ApiError;
 
@@ -27,6 +28,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub ingestion: TaskIngestion,
+    pub projects: ProjectUpsert,
     pub authenticator: Authenticator,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,

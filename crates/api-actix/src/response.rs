@@ -1,6 +1,8 @@
 //! Success bodies, shaped as the public API page documents them.
 
 use domain::ingest::ProcessedTask;
+use domain::project::Project;
+use domain::task::Action;
 use serde::Serialize;
 
 /// `{"status":"success","message":...,"data":{"processed_tasks":[...]}}`.
@@ -38,5 +40,33 @@ impl TasksProcessed {
             })
             .collect();
         Self { status: "success", message: "Tasks processed successfully", data: ProcessedData { processed_tasks } }
+    }
+}
+
+/// `{"status":"success","message":...,"data":{"project_id","project_app_id","action"}}`.
+#[derive(Serialize)]
+pub struct ProjectProcessed {
+    status: &'static str,
+    message: &'static str,
+    data: ProjectData,
+}
+
+#[derive(Serialize)]
+struct ProjectData {
+    project_id: i64,
+    project_app_id: String,
+    action: &'static str,
+}
+
+impl ProjectProcessed {
+    /// Builds the body for one upserted project.
+    pub fn new(project: Project, action: Action) -> Self {
+        let message = match action {
+            Action::Created => "Project created successfully",
+            Action::Updated => "Project updated successfully",
+        };
+        let data =
+            ProjectData { project_id: project.id.get(), project_app_id: project.app_id, action: action.as_str() };
+        Self { status: "success", message, data }
     }
 }

@@ -4,16 +4,21 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::decode::{read_body, require_json, task_batch};
-use crate::error::ApiError;
-use crate::response::TasksProcessed;
 use crate::AppState;
+use crate::decode::{self, read_body, require_json, task_batch};
+use crate::error::ApiError;
+use crate::response::{ProjectProcessed, TasksProcessed};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
             web::resource("/api/v1/tasks")
                 .route(web::post().to(post_tasks))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "POST"))),
+        )
+        .service(
+            web::resource("/api/v1/projects")
+                .route(web::post().to(post_project))
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "POST"))),
         )
         .service(
@@ -24,9 +29,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// `POST /api/v1/tasks`: authenticate, read and decode the batch, ingest it.
-async fn post_tasks(state: web::Data<AppState>, request: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
-    let caller = state.authenticator.authenticate(authorization).await?;
+async fn post_tasks(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&state, &request).await?;
     require_json(&request)?;
     let body = read_body(&request, payload, state.max_body_bytes).await?;
     let inputs = task_batch(&body)?;
@@ -40,6 +48,32 @@ async fn post_tasks(state: web::Data<AppState>, request: HttpRequest, payload: w
         "tasks ingested"
     );
     Ok(HttpResponse::Ok().json(TasksProcessed::new(processed)))
+}
+
+/// `POST /api/v1/projects`: create or update one project.
+async fn post_project(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&state, &request).await?;
+    require_json(&request)?;
+    let body = read_body(&request, payload, state.max_body_bytes).await?;
+    let input = decode::project(&body)?;
+
+    let (project, action) = state.projects.upsert(&caller, input).await?;
+    tracing::info!(
+        token.id = caller.token_id.get(),
+        project.id = project.id.get(),
+        action = action.as_str(),
+        "project upserted"
+    );
+    Ok(HttpResponse::Ok().json(ProjectProcessed::new(project, action)))
+}
+
+async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain::auth::Caller, ApiError> {
+    let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
+    Ok(state.authenticator.authenticate(authorization).await?)
 }
 
 /// `GET /healthz`: answers while the process is alive.

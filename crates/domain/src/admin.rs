@@ -58,7 +58,8 @@ impl Admin {
     /// # Errors
     /// Returns [`AdminError`] for invalid fields or an unknown organization.
     pub async fn upsert_project(&self, spec: ProjectSpec) -> Result<(Project, Action), AdminError> {
-        let app_id = ProjectAppId::parse(spec.app_id).map_err(|violation| invalid("project_app_id", violation.message))?;
+        let app_id =
+            ProjectAppId::parse(spec.app_id).map_err(|violation| invalid("project_app_id", violation.message))?;
         let name = DisplayName::parse(spec.name).map_err(|violation| invalid("name", violation.message))?;
         self.require_organization(spec.organization_id).await?;
         let now = self.clock.now();

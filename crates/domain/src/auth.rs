@@ -162,9 +162,9 @@ impl Authenticator {
             return Err(AuthError::Expired);
         }
 
-        let stale = token.last_used_at.is_none_or(|used| {
-            (now.as_naive() - used.as_naive()).num_seconds() >= LAST_USED_RESOLUTION_SECONDS
-        });
+        let stale = token
+            .last_used_at
+            .is_none_or(|used| (now.as_naive() - used.as_naive()).num_seconds() >= LAST_USED_RESOLUTION_SECONDS);
         if stale {
             self.tokens.touch(token.id, now).await?;
         }

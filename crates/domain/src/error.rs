@@ -73,12 +73,8 @@ impl DetailCode {
     pub fn class(self) -> ErrorClass {
         match self {
             Self::ProjectForbidden | Self::OrganizationForbidden => ErrorClass::Forbidden,
-            Self::ProjectNotFound | Self::OrganizationNotFound | Self::ParentNotFound => {
-                ErrorClass::NotFound
-            }
-            Self::ParentInOtherProject | Self::ParentCycle | Self::ParentConflict => {
-                ErrorClass::InvalidReference
-            }
+            Self::ProjectNotFound | Self::OrganizationNotFound | Self::ParentNotFound => ErrorClass::NotFound,
+            Self::ParentInOtherProject | Self::ParentCycle | Self::ParentConflict => ErrorClass::InvalidReference,
             _ => ErrorClass::InvalidInput,
         }
     }
@@ -134,9 +130,15 @@ impl Rejection {
         match (items.len(), self.class()) {
             (0, _) => "The request was rejected. See error.details".to_owned(),
             (count, ErrorClass::InvalidInput) => format!("{count} item(s) have invalid fields. Nothing was written."),
-            (count, ErrorClass::Forbidden) => format!("{count} item(s) refer to an organization outside the token's scope. Nothing was written."),
-            (count, ErrorClass::NotFound) => format!("{count} item(s) refer to a project or parent task that was not found. Nothing was written."),
-            (count, ErrorClass::InvalidReference) => format!("{count} item(s) have an invalid parent link. Nothing was written."),
+            (count, ErrorClass::Forbidden) => {
+                format!("{count} item(s) refer to an organization outside the token's scope. Nothing was written.")
+            }
+            (count, ErrorClass::NotFound) => {
+                format!("{count} item(s) refer to a project or parent task that was not found. Nothing was written.")
+            }
+            (count, ErrorClass::InvalidReference) => {
+                format!("{count} item(s) have an invalid parent link. Nothing was written.")
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod organization;
 pub mod plan;
 pub mod ports;
 pub mod project;
+pub mod project_upsert;
 pub mod task;
 pub mod text;
 pub mod timestamp;

@@ -124,7 +124,12 @@ pub struct BatchPlanner {
 
 impl BatchPlanner {
     /// Builds a planner from the items that passed input rules and the errors of the others.
-    pub fn new(commands: Vec<(usize, TaskCommand)>, input_errors: Vec<ItemError>, scope: Scope, now: Timestamp) -> Self {
+    pub fn new(
+        commands: Vec<(usize, TaskCommand)>,
+        input_errors: Vec<ItemError>,
+        scope: Scope,
+        now: Timestamp,
+    ) -> Self {
         Self { commands, input_errors, scope, now }
     }
 
@@ -162,7 +167,8 @@ impl BatchPlanner {
         let mut item_keys = Vec::with_capacity(accepted.len());
         for (index, command) in accepted {
             let first_write = !drafts.contains_key(&command.key);
-            let draft = drafts.entry(command.key.clone()).or_insert_with(|| new_draft(snapshot.tasks_by_key.get(&command.key)));
+            let draft =
+                drafts.entry(command.key.clone()).or_insert_with(|| new_draft(snapshot.tasks_by_key.get(&command.key)));
             apply_fields(draft, command);
             match self.resolve_parent(*index, command, snapshot, &batch_keys) {
                 Ok(Some(target)) => {
@@ -177,21 +183,28 @@ impl BatchPlanner {
 
         let (setters, plan) = self.index_rows(drafts, item_keys);
         errors.extend(cycle::find_cycles(&plan.rows, &setters, snapshot));
-        if errors.is_empty() {
-            Ok(plan)
-        } else {
-            Err(Rejection::new(errors))
-        }
+        if errors.is_empty() { Ok(plan) } else { Err(Rejection::new(errors)) }
     }
 
     /// Checks that the item's project exists and is in scope; records why not.
-    fn check_project(&self, index: usize, command: &TaskCommand, snapshot: &Snapshot, errors: &mut Vec<ItemError>) -> bool {
+    fn check_project(
+        &self,
+        index: usize,
+        command: &TaskCommand,
+        snapshot: &Snapshot,
+        errors: &mut Vec<ItemError>,
+    ) -> bool {
         let project_id = command.key.project_id;
         let error = match snapshot.projects.get(&project_id) {
-            None => (DetailCode::ProjectNotFound, format!("project {project_id} was not found; create it first or check the id")),
+            None => (
+                DetailCode::ProjectNotFound,
+                format!("project {project_id} was not found; create it first or check the id"),
+            ),
             Some(organization) if !self.scope.contains(*organization) => (
                 DetailCode::ProjectForbidden,
-                format!("project {project_id} belongs to an organization outside this token's scope; use a token of that organization"),
+                format!(
+                    "project {project_id} belongs to an organization outside this token's scope; use a token of that organization"
+                ),
             ),
             Some(_) => return true,
         };
@@ -229,14 +242,22 @@ impl BatchPlanner {
         }
     }
 
-    fn resolve_parent_id(&self, index: usize, command: &TaskCommand, id: TaskId, snapshot: &Snapshot) -> Result<ParentTarget, ItemError> {
+    fn resolve_parent_id(
+        &self,
+        index: usize,
+        command: &TaskCommand,
+        id: TaskId,
+        snapshot: &Snapshot,
+    ) -> Result<ParentTarget, ItemError> {
         let error = |code, message: String| ItemError::at(TASKS_FIELD, index, "parent_task_id", code, message);
         // A parent outside the token's scope reads as missing, so that ids of other tenants leak nothing.
-        let node = snapshot
-            .nodes
-            .get(&id)
-            .filter(|node| self.scope.contains(node.organization_id))
-            .ok_or_else(|| error(DetailCode::ParentNotFound, format!("parent task {id} was not found; send the Leanmote id of an existing task")))?;
+        let node =
+            snapshot.nodes.get(&id).filter(|node| self.scope.contains(node.organization_id)).ok_or_else(|| {
+                error(
+                    DetailCode::ParentNotFound,
+                    format!("parent task {id} was not found; send the Leanmote id of an existing task"),
+                )
+            })?;
         if node.project_id != command.key.project_id {
             return Err(error(
                 DetailCode::ParentInOtherProject,
@@ -250,7 +271,11 @@ impl BatchPlanner {
     }
 
     /// Gives rows their sorted indexes and maps items and parents onto them.
-    fn index_rows(&self, drafts: BTreeMap<TaskKey, RowDraft>, item_keys: Vec<(usize, TaskKey, bool)>) -> (Vec<Vec<(usize, &'static str)>>, WritePlan) {
+    fn index_rows(
+        &self,
+        drafts: BTreeMap<TaskKey, RowDraft>,
+        item_keys: Vec<(usize, TaskKey, bool)>,
+    ) -> (Vec<Vec<(usize, &'static str)>>, WritePlan) {
         let row_of: HashMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
         let mut setters = Vec::with_capacity(drafts.len());
         let rows = drafts

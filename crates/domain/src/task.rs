@@ -206,7 +206,15 @@ mod tests {
 
     #[test]
     fn url_rejects_other_forms() {
-        for value in ["ftp://host/x", "/tasks/1", "client.com/tasks", "https://", "javascript:alert(1)", "https://a b", " https://a.b"] {
+        for value in [
+            "ftp://host/x",
+            "/tasks/1",
+            "client.com/tasks",
+            "https://",
+            "javascript:alert(1)",
+            "https://a b",
+            " https://a.b",
+        ] {
             let error = TaskUrl::parse(value).expect_err(value);
             assert_eq!(error.code, DetailCode::InvalidUrl, "{value}");
         }

@@ -103,10 +103,8 @@ pub fn validate_task(index: usize, input: TaskInput) -> Result<TaskCommand, Vec<
     let created_at = check
         .required("created_at", input.created_at, "a UTC timestamp such as \"2024-01-20 09:00:00\"")
         .and_then(|value| {
-            let parsed = Timestamp::parse(&value).map_err(|error| TextViolation {
-                code: DetailCode::InvalidTimestamp,
-                message: error.to_string(),
-            });
+            let parsed = Timestamp::parse(&value)
+                .map_err(|error| TextViolation { code: DetailCode::InvalidTimestamp, message: error.to_string() });
             check.text("created_at", parsed)
         });
     let url = check.optional("task_url", input.task_url, TaskUrl::parse);
@@ -191,17 +189,24 @@ mod tests {
         let errors = validate_task(0, input).unwrap_err();
         assert_eq!(
             fields_of(&errors),
-            vec![("tasks[0].project_id", DetailCode::InvalidType), ("tasks[0].parent_task_id", DetailCode::InvalidType)]
+            vec![
+                ("tasks[0].project_id", DetailCode::InvalidType),
+                ("tasks[0].parent_task_id", DetailCode::InvalidType)
+            ]
         );
     }
 
     #[test]
     fn ids_must_be_positive() {
-        let input = TaskInput { project_id: FieldInput::Value(0), parent_task_id: FieldInput::Value(-3), ..valid_input() };
+        let input =
+            TaskInput { project_id: FieldInput::Value(0), parent_task_id: FieldInput::Value(-3), ..valid_input() };
         let errors = validate_task(0, input).unwrap_err();
         assert_eq!(
             fields_of(&errors),
-            vec![("tasks[0].project_id", DetailCode::NotPositive), ("tasks[0].parent_task_id", DetailCode::NotPositive)]
+            vec![
+                ("tasks[0].project_id", DetailCode::NotPositive),
+                ("tasks[0].parent_task_id", DetailCode::NotPositive)
+            ]
         );
     }
 

@@ -39,7 +39,9 @@ impl DatabaseTarget {
             bail!("unsupported database URL scheme in {url:?}; use postgres://... or a SQLite file path");
         }
         if url.contains('=') {
-            bail!("database URL {url:?} looks like a libpq key=value string; write it as postgres://user@host:port/database");
+            bail!(
+                "database URL {url:?} looks like a libpq key=value string; write it as postgres://user@host:port/database"
+            );
         }
         Self::sqlite_path(url)
     }
@@ -94,9 +96,9 @@ struct SqlitePragmas {
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // busy_timeout first, so that switching to WAL waits for other processes.
+        // WAL mode is stored in the file by `enable_wal` before the pool opens.
         let pragmas = format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             self.busy_timeout_ms
         );
         conn.batch_execute(&pragmas).map_err(diesel::r2d2::Error::QueryError)
@@ -168,6 +170,8 @@ fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool>
         std::fs::create_dir_all(folder).with_context(|| format!("failed to create the folder {}", folder.display()))?;
     }
     let url = path.to_str().with_context(|| format!("the SQLite path {} is not valid UTF-8", path.display()))?;
+    enable_wal(url, options.sqlite_busy_timeout)
+        .with_context(|| format!("failed to open the SQLite database {}", path.display()))?;
     Pool::builder()
         .max_size(options.max_size)
         .connection_timeout(options.acquire_timeout)
@@ -176,8 +180,20 @@ fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool>
         .with_context(|| format!("failed to open the SQLite database {}", path.display()))
 }
 
+/// Switches the file to WAL mode once, from a single connection: the pool's
+/// connections opening at the same moment would otherwise race for the lock
+/// that the switch needs.
+fn enable_wal(url: &str, busy_timeout: Duration) -> anyhow::Result<()> {
+    use diesel::Connection;
+    let mut conn = SqliteConnection::establish(url)?;
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;", busy_timeout.as_millis()))?;
+    Ok(())
+}
+
 /// Takes a connection from a pool, mapping a timeout to [`StoreError::Unavailable`].
-pub(crate) fn checkout<C>(pool: &Pool<ConnectionManager<C>>) -> Result<PooledConnection<ConnectionManager<C>>, StoreError>
+pub(crate) fn checkout<C>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> Result<PooledConnection<ConnectionManager<C>>, StoreError>
 where
     C: diesel::r2d2::R2D2Connection + 'static,
 {
@@ -214,7 +230,10 @@ mod tests {
             DatabaseTarget::Postgres("postgres://u@127.0.0.1/db".into())
         );
         assert!(matches!(DatabaseTarget::parse("postgresql://h/db").unwrap(), DatabaseTarget::Postgres(_)));
-        assert_eq!(DatabaseTarget::parse("sqlite://./data/x.db").unwrap(), DatabaseTarget::Sqlite("./data/x.db".into()));
+        assert_eq!(
+            DatabaseTarget::parse("sqlite://./data/x.db").unwrap(),
+            DatabaseTarget::Sqlite("./data/x.db".into())
+        );
         assert_eq!(DatabaseTarget::parse("sqlite:x.db").unwrap(), DatabaseTarget::Sqlite("x.db".into()));
         assert_eq!(DatabaseTarget::parse("data/x.db").unwrap(), DatabaseTarget::Sqlite("data/x.db".into()));
     }

@@ -9,7 +9,9 @@ pub(crate) fn query_error(error: DieselError) -> StoreError {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
             StoreError::Unavailable(Box::new(error))
         }
-        DieselError::DatabaseError(_, info) if is_sqlite_busy(info.message()) => StoreError::Unavailable(Box::new(error)),
+        DieselError::DatabaseError(_, info) if is_sqlite_busy(info.message()) => {
+            StoreError::Unavailable(Box::new(error))
+        }
         _ => StoreError::Internal(Box::new(error)),
     }
 }

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use domain::auth::{StoredToken, TokenHash};
 use domain::organization::{NewOrganization, Organization};
 use domain::plan::BatchPlanner;
-use domain::ports::{AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, TaskStore, TokenRepository};
+use domain::ports::{
+    AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, TaskStore, TokenRepository,
+};
 use domain::project::{NewProject, Project};
 use domain::task::{Action, StoredTask};
 use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
@@ -28,9 +30,8 @@ impl Database {
 impl TaskStore for Database {
     async fn apply_batch(&self, planner: Arc<BatchPlanner>) -> Result<AppliedBatch, ApplyError> {
         let insert_token: i64 = rand::random();
-        let outcome = self
-            .blocking_write(move |pools| Ok(on_backend!(pools, apply_batch(&planner, insert_token))))
-            .await?;
+        let outcome =
+            self.blocking_write(move |pools| Ok(on_backend!(pools, apply_batch(&planner, insert_token)))).await?;
         outcome.map_err(TxError::into_apply)
     }
 
@@ -62,8 +63,10 @@ impl TokenRepository for Database {
 #[async_trait]
 impl OrganizationRepository for Database {
     async fn create(&self, organization: NewOrganization) -> Result<Organization, StoreError> {
-        self.blocking_write(move |pools| on_backend!(pools, create_organization(&organization)).map_err(TxError::into_store))
-            .await
+        self.blocking_write(move |pools| {
+            on_backend!(pools, create_organization(&organization)).map_err(TxError::into_store)
+        })
+        .await
     }
 
     async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StoreError> {
@@ -78,7 +81,8 @@ impl OrganizationRepository for Database {
 #[async_trait]
 impl ProjectRepository for Database {
     async fn upsert(&self, project: NewProject) -> Result<(Project, Action), StoreError> {
-        self.blocking_write(move |pools| on_backend!(pools, upsert_project(&project)).map_err(TxError::into_store)).await
+        self.blocking_write(move |pools| on_backend!(pools, upsert_project(&project)).map_err(TxError::into_store))
+            .await
     }
 
     async fn find(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {

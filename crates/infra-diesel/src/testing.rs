@@ -47,7 +47,8 @@ impl TestDatabase {
     /// # Panics
     /// Panics when the server is required but does not answer, or refuses to create the database.
     pub async fn postgres() -> Option<Self> {
-        let admin_url = std::env::var("LEANMOTE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
+        let admin_url =
+            std::env::var("LEANMOTE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
         let mut admin = match PgConnection::establish(&admin_url) {
             Ok(conn) => conn,
             Err(error) if postgres_required() => panic!("PostgreSQL is required but {admin_url} failed: {error}"),
@@ -72,12 +73,11 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            let dropped = PgConnection::establish(admin_url)
-                .and_then(|mut admin| {
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .map_err(|error| diesel::ConnectionError::BadConnection(error.to_string()))
-                });
+            let dropped = PgConnection::establish(admin_url).and_then(|mut admin| {
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .map_err(|error| diesel::ConnectionError::BadConnection(error.to_string()))
+            });
             if let Err(error) = dropped {
                 eprintln!("warning: failed to drop test database {name}: {error}");
             }
@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn database_name_replaced() {
-        assert_eq!(with_database_name("postgres://u@h:5432/postgres?sslmode=disable", "x"), "postgres://u@h:5432/x?sslmode=disable");
+        assert_eq!(
+            with_database_name("postgres://u@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
         assert_eq!(with_database_name("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -23,9 +23,20 @@ struct Fixture {
 async fn fixture(test: TestDatabase) -> Fixture {
     let database = Arc::new(test.database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admin = Admin { organizations: database.clone(), projects: database.clone(), tokens: database.clone(), clock: clock.clone() };
+    let admin = Admin {
+        organizations: database.clone(),
+        projects: database.clone(),
+        tokens: database.clone(),
+        clock: clock.clone(),
+    };
     let organization = admin.create_organization("Acme").await.unwrap();
-    let spec = ProjectSpec { organization_id: organization.id, app_id: "BOARD".into(), name: "Board".into(), active: true, created_at: None };
+    let spec = ProjectSpec {
+        organization_id: organization.id,
+        app_id: "BOARD".into(),
+        name: "Board".into(),
+        active: true,
+        created_at: None,
+    };
     let (project, action) = admin.upsert_project(spec).await.unwrap();
     assert_eq!(action, Action::Created);
     let caller = Caller { token_id: TokenId(1), label: "test".into(), scope: Scope::new([organization.id]) };
@@ -146,7 +157,9 @@ async fn cycle_through_stored_chain_rejected(test: TestDatabase) {
 
     let mut close_loop = task(fixture.project, "A");
     close_loop.parent_task_id = FieldInput::Value(processed[3].task_id.get());
-    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![close_loop]).await else { panic!("expected a rejection") };
+    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![close_loop]).await else {
+        panic!("expected a rejection")
+    };
     assert_eq!(rejection.details[0].code, DetailCode::ParentCycle);
     assert_eq!(fixture.stored(processed[0].task_id).await.parent_id, None);
 }
@@ -154,14 +167,18 @@ async fn cycle_through_stored_chain_rejected(test: TestDatabase) {
 async fn other_tenant_parent_not_found(test: TestDatabase) {
     let fixture = fixture(test).await;
     let other = fixture.admin.create_organization("Other").await.unwrap();
-    let spec = ProjectSpec { organization_id: other.id, app_id: "X".into(), name: "X".into(), active: true, created_at: None };
+    let spec =
+        ProjectSpec { organization_id: other.id, app_id: "X".into(), name: "X".into(), active: true, created_at: None };
     let (foreign_project, _) = fixture.admin.upsert_project(spec).await.unwrap();
     let foreign_caller = Caller { token_id: TokenId(2), label: "other".into(), scope: Scope::new([other.id]) };
-    let foreign = fixture.ingestion.ingest(&foreign_caller, vec![task(foreign_project.id, "F")]).await.unwrap()[0].task_id;
+    let foreign =
+        fixture.ingestion.ingest(&foreign_caller, vec![task(foreign_project.id, "F")]).await.unwrap()[0].task_id;
 
     let mut item = task(fixture.project, "A");
     item.parent_task_id = FieldInput::Value(foreign.get());
-    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![item]).await else { panic!("expected a rejection") };
+    let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![item]).await else {
+        panic!("expected a rejection")
+    };
     assert_eq!(rejection.details[0].code, DetailCode::ParentNotFound);
 
     let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![task(foreign_project.id, "G")]).await else {
@@ -180,7 +197,8 @@ async fn concurrent_creates_report_one_created(test: TestDatabase) {
             fixture.ingest(items).await.unwrap()
         }));
     }
-    let results: Vec<Vec<ProcessedTask>> = futures::future::join_all(handles).await.into_iter().map(Result::unwrap).collect();
+    let results: Vec<Vec<ProcessedTask>> =
+        futures::future::join_all(handles).await.into_iter().map(Result::unwrap).collect();
     let created = results.iter().filter(|processed| processed[0].action == Action::Created).count();
     assert_eq!(created, 1, "exactly one request created the task");
     let ids: std::collections::BTreeSet<TaskId> = results.iter().map(|processed| processed[0].task_id).collect();
@@ -229,7 +247,13 @@ async fn tokens_lifecycle(test: TestDatabase) {
 
 async fn project_upsert_updates(test: TestDatabase) {
     let fixture = fixture(test).await;
-    let spec = ProjectSpec { organization_id: OrganizationId(1), app_id: "BOARD".into(), name: "Renamed".into(), active: false, created_at: None };
+    let spec = ProjectSpec {
+        organization_id: OrganizationId(1),
+        app_id: "BOARD".into(),
+        name: "Renamed".into(),
+        active: false,
+        created_at: None,
+    };
     let (project, action) = fixture.admin.upsert_project(spec).await.unwrap();
     assert_eq!(action, Action::Updated);
     assert_eq!(project.id, fixture.project);

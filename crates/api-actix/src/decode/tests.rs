@@ -6,7 +6,9 @@ use super::*;
 
 fn rejected_fields(result: Result<Vec<TaskInput>, ApiError>) -> Vec<(String, DetailCode)> {
     match result {
-        Err(ApiError::Rejected(rejection)) => rejection.details.into_iter().map(|detail| (detail.field, detail.code)).collect(),
+        Err(ApiError::Rejected(rejection)) => {
+            rejection.details.into_iter().map(|detail| (detail.field, detail.code)).collect()
+        }
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -77,7 +79,9 @@ fn deep_nesting_rejected() {
 
 #[test]
 fn json_content_types_accepted() {
-    for value in ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=UTF-8"] {
+    for value in
+        ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=UTF-8"]
+    {
         let request = TestRequest::default().insert_header(("content-type", value)).to_http_request();
         assert!(require_json(&request).is_ok(), "{value}");
     }
@@ -86,7 +90,9 @@ fn json_content_types_accepted() {
 
 #[test]
 fn other_content_types_rejected() {
-    for value in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "multipart/form-data; boundary=x"] {
+    for value in
+        ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "multipart/form-data; boundary=x"]
+    {
         let request = TestRequest::default().insert_header(("content-type", value)).to_http_request();
         assert!(matches!(require_json(&request), Err(ApiError::UnsupportedMediaType(_))), "{value}");
     }

@@ -7,7 +7,11 @@ use super::*;
 
 fn rejection(codes: &[DetailCode]) -> Rejection {
     Rejection::new(
-        codes.iter().enumerate().map(|(index, code)| ItemError::at("tasks", index, "field", *code, "message")).collect(),
+        codes
+            .iter()
+            .enumerate()
+            .map(|(index, code)| ItemError::at("tasks", index, "field", *code, "message"))
+            .collect(),
     )
 }
 
@@ -28,7 +32,11 @@ fn every_error_maps_to_its_status() {
         (ApiError::UnsupportedMediaType("text/plain".into()), 415, "unsupported_media_type"),
         (ApiError::PayloadTooLarge { limit: 10 }, 413, "payload_too_large"),
         (ApiError::RouteNotFound { method: "GET".into(), path: "/x".into() }, 404, "route_not_found"),
-        (ApiError::MethodNotAllowed { method: "GET".into(), path: "/x".into(), allowed: "POST" }, 405, "method_not_allowed"),
+        (
+            ApiError::MethodNotAllowed { method: "GET".into(), path: "/x".into(), allowed: "POST" },
+            405,
+            "method_not_allowed",
+        ),
         (ApiError::Unavailable(StoreError::Unavailable("down".into())), 503, "service_unavailable"),
         (ApiError::Internal(StoreError::Internal("boom".into())), 500, "internal_error"),
     ];
@@ -40,7 +48,8 @@ fn every_error_maps_to_its_status() {
 
 #[test]
 fn status_follows_class_precedence() {
-    let mixed = [DetailCode::ParentCycle, DetailCode::ParentNotFound, DetailCode::ProjectForbidden, DetailCode::TooLong];
+    let mixed =
+        [DetailCode::ParentCycle, DetailCode::ParentNotFound, DetailCode::ProjectForbidden, DetailCode::TooLong];
     assert_eq!(ApiError::Rejected(rejection(&mixed)).status_code(), StatusCode::BAD_REQUEST);
     assert_eq!(ApiError::Rejected(rejection(&mixed[..3])).status_code(), StatusCode::FORBIDDEN);
     assert_eq!(ApiError::Rejected(rejection(&mixed[..2])).status_code(), StatusCode::NOT_FOUND);

@@ -24,10 +24,7 @@ fn stored() -> StoredToken {
 fn authenticator(token: Option<StoredToken>, expect_touch: bool) -> Authenticator {
     let mut tokens = MockTokenRepository::new();
     let expected_hash = TokenSecret::from_header(SECRET).unwrap().hash();
-    tokens
-        .expect_find_by_hash()
-        .withf(move |hash| *hash == expected_hash)
-        .returning(move |_| Ok(token.clone()));
+    tokens.expect_find_by_hash().withf(move |hash| *hash == expected_hash).returning(move |_| Ok(token.clone()));
     tokens.expect_touch().times(usize::from(expect_touch)).returning(|_, _| Ok(()));
     let mut clock = MockClock::new();
     clock.expect_now().returning(|| at("2026-01-01 12:00:00"));
@@ -47,7 +44,16 @@ fn header_forms_accepted() {
 
 #[test]
 fn malformed_headers_rejected() {
-    for header in ["", "Basic abc", "lm-", "lm-short", "0123456789abcdef0123", "Bearer", "lm-0123456789abcdef!!", "Token lm-0123456789abcdef0123"] {
+    for header in [
+        "",
+        "Basic abc",
+        "lm-",
+        "lm-short",
+        "0123456789abcdef0123",
+        "Bearer",
+        "lm-0123456789abcdef!!",
+        "Token lm-0123456789abcdef0123",
+    ] {
         assert!(matches!(TokenSecret::from_header(header), Err(AuthError::Malformed)), "{header:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! The ingestion use case with mocked ports.
 
 use super::*;
+use crate::ErrorClass;
 use crate::auth::Scope;
 use crate::clock::MockClock;
 use crate::ids::{OrganizationId, TokenId};
@@ -8,7 +9,6 @@ use crate::input::FieldInput;
 use crate::plan::{Snapshot, WritePlan};
 use crate::ports::{AppliedBatch, MockTaskStore, RowWrite};
 use crate::timestamp::Timestamp;
-use crate::ErrorClass;
 
 fn caller() -> Caller {
     Caller { token_id: TokenId(1), label: "sync job".into(), scope: Scope::new([OrganizationId(1)]) }
@@ -105,8 +105,6 @@ fn invalid_item_rejects_whole_batch() {
 #[test]
 fn store_failure_propagates() {
     let mut store = MockTaskStore::new();
-    store
-        .expect_apply_batch()
-        .returning(|_| Err(ApplyError::Store(StoreError::Unavailable("database down".into()))));
+    store.expect_apply_batch().returning(|_| Err(ApplyError::Store(StoreError::Unavailable("database down".into()))));
     assert!(matches!(run(store, vec![input("A")]), Err(IngestError::Store(StoreError::Unavailable(_)))));
 }

@@ -18,7 +18,11 @@ enum Node {
 }
 
 /// Returns one error per item that set the parent of a row lying on a cycle.
-pub(super) fn find_cycles(rows: &[PlannedRow], setters: &[Vec<(usize, &'static str)>], snapshot: &Snapshot) -> Vec<ItemError> {
+pub(super) fn find_cycles(
+    rows: &[PlannedRow],
+    setters: &[Vec<(usize, &'static str)>],
+    snapshot: &Snapshot,
+) -> Vec<ItemError> {
     let row_of_id: HashMap<TaskId, usize> =
         rows.iter().enumerate().filter_map(|(row, planned)| planned.existing_id.map(|id| (id, row))).collect();
     let node_of = |id: TaskId| row_of_id.get(&id).map_or(Node::Stored(id), |row| Node::Row(*row));

@@ -33,7 +33,8 @@ fn with_parent_key(mut item: TaskInput, parent: &str) -> TaskInput {
 }
 
 fn planner(items: Vec<TaskInput>) -> BatchPlanner {
-    let commands = items.into_iter().enumerate().map(|(index, item)| (index, validate_task(index, item).unwrap())).collect();
+    let commands =
+        items.into_iter().enumerate().map(|(index, item)| (index, validate_task(index, item).unwrap())).collect();
     BatchPlanner::new(commands, Vec::new(), Scope::new([ORG]), now())
 }
 
@@ -70,7 +71,12 @@ fn store(snapshot: &mut Snapshot, id: i64, project: i64, app_id: &str, parent: O
     snapshot.tasks_by_key.insert(task.key.clone(), task);
     snapshot.nodes.insert(
         TaskId(id),
-        TaskNode { id: TaskId(id), project_id: ProjectId(project), organization_id: organization, parent_id: parent.map(TaskId) },
+        TaskNode {
+            id: TaskId(id),
+            project_id: ProjectId(project),
+            organization_id: organization,
+            parent_id: parent.map(TaskId),
+        },
     );
 }
 
@@ -287,7 +293,8 @@ fn every_failing_item_listed_with_own_code() {
 fn input_errors_win_status_and_stay_listed() {
     let commands = vec![(1, validate_task(1, input(5, "B")).unwrap())];
     let input_error = ItemError::at("tasks", 0, "created_at", DetailCode::InvalidTimestamp, "bad");
-    let rejection = BatchPlanner::new(commands, vec![input_error], Scope::new([ORG]), now()).plan(&world()).unwrap_err();
+    let rejection =
+        BatchPlanner::new(commands, vec![input_error], Scope::new([ORG]), now()).plan(&world()).unwrap_err();
     assert_eq!(
         codes(&rejection),
         vec![

@@ -91,9 +91,13 @@ impl Dialect for PgConnection {
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
         // Several instances may start at once: one migrates while the others wait.
-        self.batch_execute("SELECT pg_advisory_lock(hashtextextended('leanmote.migrations', 0))").map_err(query_error)?;
-        let applied = self.run_pending_migrations(PG_MIGRATIONS).map(|versions| versions.iter().map(ToString::to_string).collect());
-        self.batch_execute("SELECT pg_advisory_unlock(hashtextextended('leanmote.migrations', 0))").map_err(query_error)?;
+        self.batch_execute("SELECT pg_advisory_lock(hashtextextended('leanmote.migrations', 0))")
+            .map_err(query_error)?;
+        let applied = self
+            .run_pending_migrations(PG_MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect());
+        self.batch_execute("SELECT pg_advisory_unlock(hashtextextended('leanmote.migrations', 0))")
+            .map_err(query_error)?;
         applied.map_err(StoreError::Internal)
     }
 }

@@ -1,0 +1,140 @@
+//! Command-line interface. Every option also reads an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Leanmote's task ingestion API: serve it, migrate its database and administer tokens.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Database: a SQLite file path (or sqlite://PATH), or a postgres:// URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/leanmote.sqlite3", global = true)]
+    pub database_url: String,
+
+    /// Most open database connections in the pool.
+    #[arg(long, env = "LEANMOTE_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub pool_size: u32,
+
+    /// Log format on standard error. The level comes from RUST_LOG (default: info).
+    #[arg(long, env = "LEANMOTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve(ServeOptions),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an organization and print its id.
+    CreateOrganization {
+        /// Display name, at most 255 characters.
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a project, or update the one with the same external id, and print its id.
+    CreateProject {
+        /// Organization that owns the project.
+        #[arg(long)]
+        organization_id: i64,
+        /// The project's id in your tool (for example its Jira key), unique within the organization.
+        #[arg(long)]
+        app_id: String,
+        /// Display name, at most 255 characters.
+        #[arg(long)]
+        name: String,
+        /// Mark the project inactive.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Create an API token and print it once. Only its SHA-256 hash is stored.
+    CreateToken {
+        /// Who or what uses the token, for example "jira-sync".
+        #[arg(long)]
+        label: String,
+        /// Organization the token may read and write; repeat for several.
+        #[arg(long = "organization-id", required = true)]
+        organization_ids: Vec<i64>,
+        /// Days until the token expires (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke an API token at once.
+    RevokeToken {
+        /// Id of the token, as printed by create-token.
+        #[arg(long)]
+        id: i64,
+    },
+    /// Load a JSON file of tasks into a running server over HTTP.
+    Import(ImportOptions),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeOptions {
+    /// Address and port to listen on; port 0 picks a free port.
+    #[arg(long, env = "LEANMOTE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "LEANMOTE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "LEANMOTE_MAX_BODY_BYTES", default_value_t = api_actix::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Demo mode: on an empty database only, create a demo organization,
+    /// project 1 with three tasks, and a token, and print a ready curl command.
+    #[arg(long, env = "LEANMOTE_DEMO")]
+    pub demo: bool,
+}
+
+/// How the importer names parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParentMode {
+    /// Two passes: create every task, then send `parent_task_id` (Leanmote ids).
+    Id,
+    /// One pass, parents first: send `parent_task_app_id` (external ids).
+    AppId,
+}
+
+/// Options of `import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportOptions {
+    /// JSON array of tasks with a `project_key` each, and optionally `parent_task_app_id`.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Base URL of the server.
+    #[arg(long, env = "LEANMOTE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API token (`lm-...`).
+    #[arg(long, env = "LEANMOTE_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Organization that receives one project per `project_key`.
+    #[arg(long)]
+    pub organization_id: i64,
+    /// How parents are sent.
+    #[arg(long, value_enum, default_value_t = ParentMode::AppId)]
+    pub parent_mode: ParentMode,
+    /// Tasks per request (1-1000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch_size: u16,
+    /// Also write the full report, with every rejected item and link, to this JSON file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}

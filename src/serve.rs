@@ -1,0 +1,51 @@
+//! `serve`: wires the adapters into the use cases and runs the HTTP server.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use api_actix::AppState;
+use domain::auth::Authenticator;
+use domain::clock::{Clock, SystemClock};
+use domain::ingest::TaskIngestion;
+use domain::project_upsert::ProjectUpsert;
+use infra_diesel::Database;
+
+use crate::cli::ServeOptions;
+
+/// Builds the shared state of the HTTP handlers.
+pub fn app_state(database: &Database, max_body_bytes: usize) -> AppState {
+    let store = Arc::new(database.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    AppState {
+        ingestion: TaskIngestion::new(store.clone(), clock.clone()),
+        projects: ProjectUpsert { projects: store.clone(), organizations: store.clone(), clock: clock.clone() },
+        authenticator: Authenticator::new(store, clock),
+        max_body_bytes,
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.
+///
+/// # Errors
+/// Returns an error when demo setup fails or the address cannot be bound.
+pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()> {
+    let state = Arc::new(app_state(&database, options.max_body_bytes));
+    let mut server = actix_web::HttpServer::new({
+        let state = Arc::clone(&state);
+        move || api_actix::app(Arc::clone(&state))
+    });
+    if let Some(workers) = options.workers {
+        server = server.workers(usize::from(workers));
+    }
+    let server = server.bind(options.bind).with_context(|| format!("failed to listen on {}", options.bind))?;
+    let address = server.addrs().first().copied().context("the server bound no address")?;
+
+    println!("listening on http://{address}");
+    tracing::info!(%address, backend = database.backend_name(), "server started");
+    if options.demo {
+        crate::demo::seed(&database, &state, address).await.context("failed to set up demo mode")?;
+    }
+    server.run().await.context("the HTTP server failed")?;
+    tracing::info!("server stopped");
+    Ok(())
+}
