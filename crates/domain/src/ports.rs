@@ -59,6 +59,18 @@ pub trait TaskStore: Send + Sync {
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
     async fn find_task(&self, id: TaskId) -> Result<Option<StoredTask>, StoreError>;
+
+    /// Returns up to `limit` tasks of a project with ids above `after`, in id order
+    /// (keyset pagination: pass the last id of a page to get the next one).
+    ///
+    /// # Errors
+    /// Returns [`StoreError`] when storage fails.
+    async fn list_tasks(
+        &self,
+        project_id: ProjectId,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<StoredTask>, StoreError>;
 }
 
 /// API token storage.

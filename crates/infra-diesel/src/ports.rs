@@ -38,6 +38,18 @@ impl TaskStore for Database {
     async fn find_task(&self, id: TaskId) -> Result<Option<StoredTask>, StoreError> {
         self.blocking(move |pools| on_backend!(pools, find_task(id)).map_err(TxError::into_store)).await
     }
+
+    async fn list_tasks(
+        &self,
+        project_id: ProjectId,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<StoredTask>, StoreError> {
+        self.blocking(move |pools| {
+            on_backend!(pools, list_tasks(project_id, after, limit)).map_err(TxError::into_store)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -28,6 +28,18 @@ pub(crate) fn find_task(conn: &mut Conn, id: TaskId) -> Result<Option<StoredTask
     Ok(row.map(TaskRow::into_domain).transpose()?)
 }
 
+/// Returns a page of a project's tasks in id order, after the id `after`.
+pub(crate) fn list_tasks(conn: &mut Conn, project_id: ProjectId, after: Option<TaskId>, limit: u32) -> Result<Vec<StoredTask>, TxError> {
+    let rows: Vec<TaskRow> = tasks::table
+        .filter(tasks::project_id.eq(project_id.get()))
+        .filter(tasks::id.gt(after.map_or(0, TaskId::get)))
+        .order(tasks::id)
+        .limit(i64::from(limit))
+        .select(TaskRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(TaskRow::into_domain).collect::<Result<_, _>>()?)
+}
+
 /// Reads everything the planner needs with a fixed number of set-based queries.
 fn load_snapshot(conn: &mut Conn, refs: &BatchRefs) -> Result<Snapshot, TxError> {
     let mut snapshot = Snapshot::default();
