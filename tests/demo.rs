@@ -10,7 +10,8 @@ use support::start_with;
 async fn run_printed(command: &str) -> Value {
     let output = tokio::process::Command::new("bash").arg("-c").arg(command).output().await.expect("run bash");
     assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stdout)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 async fn printed_curl_creates_then_updates(test: TestDatabase) {

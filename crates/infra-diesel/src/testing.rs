@@ -70,6 +70,33 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Returns the column names of `table` in the migrated database, in order.
+    ///
+    /// # Panics
+    /// Panics when the query fails.
+    pub fn table_columns(&self, table: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Column {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let columns: Vec<Column> = match &self.database.pools {
+            crate::db::Pools::Postgres(pool) => diesel::sql_query(
+                "SELECT column_name::text AS name FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+            )
+            .bind::<diesel::sql_types::Text, _>(table)
+            .load(&mut pool.get().expect("a connection")),
+            crate::db::Pools::Sqlite(pool) => diesel::sql_query("SELECT name FROM pragma_table_info(?)")
+                .bind::<diesel::sql_types::Text, _>(table)
+                .load(&mut pool.get().expect("a connection")),
+        }
+        .expect("list the table's columns");
+        columns.into_iter().map(|column| column.name).collect()
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {

@@ -261,6 +261,25 @@ async fn project_upsert_updates(test: TestDatabase) {
     assert!(!project.active);
 }
 
+async fn list_tasks_pages_by_id(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let items = (0..25).map(|index| task(fixture.project, &format!("P-{index:02}"))).collect();
+    let processed = fixture.ingest(items).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fixture.test.database.list_tasks(fixture.project, after, 10).await.unwrap();
+        assert!(page.len() <= 10);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.into_iter().map(|task| task.id));
+    }
+    let mut expected: Vec<TaskId> = processed.iter().map(|task| task.task_id).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(fixture.test.database.list_tasks(ProjectId(999), None, 10).await.unwrap().is_empty());
+}
+
 async fn migrations_idempotent(test: TestDatabase) {
     assert!(test.database.migrate().await.unwrap().is_empty());
 }
@@ -277,5 +296,6 @@ infra_diesel::backend_tests!(
     large_batch_with_parents,
     tokens_lifecycle,
     project_upsert_updates,
+    list_tasks_pages_by_id,
     migrations_idempotent,
 );
