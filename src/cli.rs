@@ -25,7 +25,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// How log lines are written.
+/// Format of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -63,7 +63,7 @@ pub enum Command {
     },
     /// Create an API token and print it once. Only its SHA-256 hash is stored.
     CreateToken {
-        /// Who or what uses the token, for example "jira-sync".
+        /// Label of the token's user, for example "jira-sync".
         #[arg(long)]
         label: String,
         /// Organization the token may read and write; repeat for several.
@@ -104,7 +104,7 @@ pub struct ServeOptions {
     pub demo: bool,
 }
 
-/// How the importer names parents.
+/// Parent reference mode of the importer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ParentMode {
     /// Two passes: create every task, then send `parent_task_id` (Leanmote ids).
@@ -128,7 +128,7 @@ pub struct ImportOptions {
     /// Organization that receives one project per `project_key`.
     #[arg(long)]
     pub organization_id: i64,
-    /// How parents are sent.
+    /// Parent reference mode.
     #[arg(long, value_enum, default_value_t = ParentMode::AppId)]
     pub parent_mode: ParentMode,
     /// Tasks per request (1-1000).

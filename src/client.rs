@@ -21,7 +21,7 @@ pub struct ProcessedTask {
     pub action: String,
 }
 
-/// One failing field of an error answer.
+/// One failing field of an error response.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ErrorDetail {
     pub index: Option<usize>,
@@ -30,14 +30,14 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// An error answer: `{"status":"error","message":...,"error":{"code":...,"details":[...]}}`.
+/// An error response: `{"status":"error","message":...,"error":{"code":...,"details":[...]}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiErrorBody {
     pub message: String,
     pub error: ErrorCode,
 }
 
-/// The `error` member of an error answer.
+/// The `error` member of an error response.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ErrorCode {
     pub code: String,
@@ -45,7 +45,7 @@ pub struct ErrorCode {
     pub details: Vec<ErrorDetail>,
 }
 
-/// What the server answered: the parsed success data, or the status and error body.
+/// Server response: the parsed success data, or the status and error body.
 #[derive(Debug, Clone)]
 pub enum Answer<T> {
     Success(T),

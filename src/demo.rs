@@ -14,7 +14,7 @@ use infra_diesel::Database;
 pub const PAGE_EXAMPLE: &str = r#"{"tasks":[{"project_id":1,"task_app_id":"TASK-001","task_name":"Implement OAuth2 Authentication","task_url":"https://client.com/tasks/TASK-001","owner_id":"user-123","owner_name":"John Doe","parent_task_id":3,"created_at":"2024-01-20 09:00:00"}]}"#;
 
 /// Seeds an empty database and prints the token with a ready curl command.
-/// Does nothing but say so when the database already holds an organization.
+/// Only prints a notice when the database already has an organization.
 ///
 /// # Errors
 /// Returns an error when storage fails.

@@ -18,7 +18,7 @@ use support::{start, tenant};
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/appcelerator-jira.json");
 const STATS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/appcelerator-jira.stats.json");
 
-/// What the stats file and the source say the API must accept.
+/// Counts that the stats file and the source imply the API must accept.
 struct Expected {
     tasks: usize,
     blank_titles: usize,

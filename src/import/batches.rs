@@ -70,7 +70,7 @@ fn drop_rejected(
     details: &[&ErrorDetail],
     report: &mut ImportReport,
 ) -> Vec<(usize, Map<String, Value>)> {
-    let mut kept = Vec::with_capacity(batch.len());
+    let mut remaining = Vec::with_capacity(batch.len());
     for (position, (item_index, mut body)) in batch.into_iter().enumerate() {
         let mine: Vec<&&ErrorDetail> = details.iter().filter(|detail| detail.index == Some(position)).collect();
         let item = &items[item_index];
@@ -83,17 +83,17 @@ fn drop_rejected(
         };
         let link_only = mine.iter().all(|detail| detail.field.contains("parent_task"));
         if mine.is_empty() {
-            kept.push((item_index, body));
+            remaining.push((item_index, body));
         } else if link_only {
             report.rejected_links.extend(mine.iter().map(|detail| record(detail)));
             body.remove("parent_task_id");
             body.remove("parent_task_app_id");
-            kept.push((item_index, body));
+            remaining.push((item_index, body));
         } else {
             report.rejected_items.extend(
                 mine.iter().filter(|detail| !detail.field.contains("parent_task")).map(|detail| record(detail)),
             );
         }
     }
-    kept
+    remaining
 }

@@ -2,10 +2,10 @@
 //!
 //! The file is an array of task objects in the API's shape plus a
 //! `project_key` each (and optionally `parent_task_app_id`). The importer
-//! creates one project per key, sends the tasks in batches and, when the API
-//! rejects a batch, drops what the API names (the item, or only its parent
-//! link) and sends the rest again, so that every rejection is reported with
-//! the API's reason and nothing accepted is lost.
+//! creates one project per key and sends the tasks in batches. When the API
+//! rejects a batch, the importer drops what the API names (the item, or only
+//! its parent link) and sends the rest again. So every rejection is reported
+//! with the API's reason, and nothing accepted is lost.
 
 mod batches;
 mod order;
@@ -30,7 +30,7 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// What an import did.
+/// Outcome of an import.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub created: usize,
@@ -58,7 +58,7 @@ pub struct Item {
 ///
 /// # Errors
 /// Returns an error when the file cannot be read, the server cannot be
-/// reached, or it answers in a way the importer cannot recover from.
+/// reached, or it responds in a way the importer cannot recover from.
 pub async fn run_command(options: ImportOptions) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(&options.file).with_context(|| format!("failed to read {}", options.file.display()))?;

@@ -144,7 +144,7 @@ pub async fn post_tasks(server: &Server, token: &str, tasks: Value) -> (u16, Val
     post_raw(&server.url("/api/v1/tasks"), Some(token), Some("application/json"), body).await
 }
 
-/// A valid task object for `project`.
+/// Builds a valid task object for `project`.
 pub fn task(project: ProjectId, app_id: &str) -> Value {
     serde_json::json!({
         "project_id": project.get(),

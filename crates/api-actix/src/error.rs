@@ -2,8 +2,8 @@
 //!
 //! Every error is JSON:
 //! `{"status":"error","message":...,"error":{"code":...,"details":[...]}}`.
-//! Server-side failures are logged with their cause and answered with an
-//! opaque message.
+//! Server-side failures are logged with their cause, and the response
+//! carries an opaque message.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};

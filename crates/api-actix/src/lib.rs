@@ -24,7 +24,7 @@ pub use error::ApiError;
 /// Default limit on a request body: room for 1000 tasks with every field at its maximum length.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// What the handlers share.
+/// State shared by the handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub ingestion: TaskIngestion,

@@ -76,12 +76,12 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain:
     Ok(state.authenticator.authenticate(authorization).await?)
 }
 
-/// `GET /healthz`: answers while the process is alive.
+/// `GET /healthz`: returns 200 while the process is alive.
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Answers any path that no route matches.
+/// Returns the JSON 404 for any path that no route matches.
 pub async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound { method: request.method().to_string(), path: request.path().to_owned() })
 }

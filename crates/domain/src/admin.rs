@@ -12,7 +12,7 @@ use crate::project::{NewProject, Project, ProjectAppId};
 use crate::task::Action;
 use crate::timestamp::Timestamp;
 
-/// Why an administrative command failed.
+/// Failure of an administrative command.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("invalid {field}: {message}")]

@@ -103,7 +103,7 @@ pub struct Caller {
     pub scope: Scope,
 }
 
-/// A token as storage holds it (without the token itself).
+/// A token as stored, without the token itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {
     pub id: TokenId,
@@ -114,7 +114,7 @@ pub struct StoredToken {
     pub last_used_at: Option<Timestamp>,
 }
 
-/// Why a request is not authenticated.
+/// Failure to authenticate a request.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("missing Authorization header; send `Authorization: lm-<token>`")]

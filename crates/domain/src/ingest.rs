@@ -24,7 +24,7 @@ pub struct ProcessedTask {
     pub action: Action,
 }
 
-/// Why a batch was not ingested.
+/// Failure to ingest a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("the batch was rejected")]
@@ -92,7 +92,7 @@ impl TaskIngestion {
     }
 }
 
-/// Checks that a batch holds between 1 and [`MAX_BATCH_TASKS`] items.
+/// Checks that a batch contains between 1 and [`MAX_BATCH_TASKS`] items.
 ///
 /// # Errors
 /// Returns a rejection on the `tasks` field otherwise.

@@ -14,7 +14,7 @@ pub enum FieldInput<T> {
     Null,
     /// A value of the expected JSON type.
     Value(T),
-    /// A value of another JSON type; the text says what was expected and what came.
+    /// A value of another JSON type. The message names the expected and the actual type.
     WrongType(String),
 }
 

@@ -1,6 +1,6 @@
 //! Leanmote's task ingestion rules.
 //!
-//! This crate holds the value types (organizations, projects, tasks, tokens,
+//! This crate contains the value types (organizations, projects, tasks, tokens,
 //! timestamps), the input rules of `POST /api/v1/tasks`, the pure planning of
 //! a batch upsert and the ports that storage adapters implement. It depends
 //! on no HTTP framework, database driver or async runtime, so other services

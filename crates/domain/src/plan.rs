@@ -1,6 +1,6 @@
 //! Planning of a batch upsert: the rules that need stored data.
 //!
-//! Given validated commands and a [`Snapshot`] of what storage holds, the
+//! Given validated commands and a [`Snapshot`] of the stored data, the
 //! planner decides scope (403), existence (404), parent rules (400), the
 //! merge of repeated keys and the rows to write, without doing any IO.
 
@@ -17,7 +17,7 @@ mod cycle;
 #[cfg(test)]
 mod tests;
 
-/// What a batch refers to, for storage to look up in one go.
+/// References of a batch, for storage to look up in one go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchRefs {
     pub project_ids: BTreeSet<ProjectId>,
@@ -36,7 +36,7 @@ pub struct TaskNode {
     pub parent_id: Option<TaskId>,
 }
 
-/// What storage holds about a batch's references, read inside the write transaction.
+/// Stored data about a batch's references, read inside the write transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Organization of every referenced project that exists.
@@ -76,7 +76,7 @@ pub struct PlannedRow {
     pub parent: PlannedParent,
 }
 
-/// How one request item maps onto the planned rows.
+/// Mapping of one request item onto the planned rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedItem {
     /// Position of the item in the request.
@@ -149,7 +149,7 @@ impl BatchPlanner {
         refs
     }
 
-    /// Decides the write plan from what storage holds.
+    /// Decides the write plan from the stored data.
     ///
     /// # Errors
     /// Returns a [`Rejection`] listing every failing item, input errors included,

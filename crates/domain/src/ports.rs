@@ -17,7 +17,7 @@ use crate::project::{NewProject, Project};
 use crate::task::{Action, StoredTask};
 use crate::timestamp::Timestamp;
 
-/// What the write did to one planned row.
+/// Outcome of the write for one planned row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowWrite {
     pub id: TaskId,
@@ -32,7 +32,7 @@ pub struct AppliedBatch {
     pub rows: Vec<RowWrite>,
 }
 
-/// Why a batch was not written.
+/// Failure of a batch write.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("the batch was rejected")]
@@ -140,7 +140,7 @@ pub trait OrganizationRepository: Send + Sync {
 #[async_trait]
 pub trait ProjectRepository: Send + Sync {
     /// Creates the project, or updates the one with the same
-    /// (organization, external id), and tells which happened.
+    /// (organization, external id), and returns which of the two happened.
     ///
     /// # Errors
     /// Returns [`StoreError`] when storage fails.

@@ -25,7 +25,7 @@ pub struct ProjectInput {
     pub created_at: FieldInput<String>,
 }
 
-/// Why a project was not written.
+/// Failure of a project upsert.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
     #[error("the project was rejected")]
@@ -126,7 +126,7 @@ fn validate(input: ProjectInput, now: Timestamp) -> Result<(OrganizationId, NewP
     }
 }
 
-/// Records why a required field holds no usable value.
+/// Records the reason a required field has no usable value.
 fn required<T, U>(
     input: FieldInput<T>,
     field: &str,

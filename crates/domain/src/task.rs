@@ -165,7 +165,7 @@ pub struct TaskFields {
     pub created_at: Timestamp,
 }
 
-/// A task as storage holds it.
+/// A task as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTask {
     pub id: TaskId,
@@ -176,7 +176,7 @@ pub struct StoredTask {
     pub updated_at: Timestamp,
 }
 
-/// What an upsert did to one task.
+/// Outcome of an upsert for one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Created,

@@ -6,7 +6,7 @@
 
 use crate::error::DetailCode;
 
-/// What a text field allows.
+/// Constraints on a text field.
 #[derive(Debug, Clone, Copy)]
 pub struct TextRule {
     /// Maximum length in Unicode scalar values.

@@ -20,7 +20,7 @@ const EXPECTED: &str = "expected `YYYY-MM-DD HH:MM:SS` in UTC, optionally with f
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(NaiveDateTime);
 
-/// Why a timestamp string was rejected.
+/// Reason a timestamp string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimestampError {
     #[error("invalid timestamp {0:?}: {EXPECTED}")]

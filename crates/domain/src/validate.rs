@@ -9,7 +9,7 @@ use crate::task::{OwnerId, OwnerName, Patch, TaskAppId, TaskCommand, TaskKey, Ta
 use crate::text::TextViolation;
 use crate::timestamp::Timestamp;
 
-/// Name of the list that holds the items in the request body.
+/// Name of the request body's list of items, used in error paths.
 pub const TASKS_FIELD: &str = "tasks";
 
 /// Collects the errors of one item while its fields are checked.

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{join_error, pool_error};
 
-/// Which database a URL names.
+/// Database backend and location named by a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
     Postgres(String),

@@ -16,7 +16,7 @@ pub(crate) fn query_error(error: DieselError) -> StoreError {
     }
 }
 
-/// A pool that hands out no connection in time means the database is unreachable or saturated.
+/// Maps a pool timeout to `Unavailable`: the database is unreachable or saturated.
 pub(crate) fn pool_error(error: diesel::r2d2::PoolError) -> StoreError {
     StoreError::Unavailable(Box::new(error))
 }

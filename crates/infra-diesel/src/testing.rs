@@ -2,7 +2,7 @@
 //! PostgreSQL database that is dropped when the handle is dropped.
 //!
 //! PostgreSQL tests read `LEANMOTE_TEST_DATABASE_URL` (default: the local
-//! server as `postgres`). When no server answers they print a `SKIPPED` line,
+//! server as `postgres`). When no server responds they print a `SKIPPED` line,
 //! unless `LEANMOTE_REQUIRE_POSTGRES=1`, in which case they fail.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,10 +42,10 @@ impl TestDatabase {
     }
 
     /// Creates a migrated PostgreSQL database, or returns `None` after printing
-    /// a SKIPPED line when no server answers and PostgreSQL is not required.
+    /// a SKIPPED line when no server responds and PostgreSQL is not required.
     ///
     /// # Panics
-    /// Panics when the server is required but does not answer, or refuses to create the database.
+    /// Panics when the server is required but does not respond, or rejects the database creation.
     pub async fn postgres() -> Option<Self> {
         let admin_url =
             std::env::var("LEANMOTE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());

@@ -30,8 +30,8 @@ fn input(app_id: &str) -> TaskInput {
     }
 }
 
-/// A store that plans against project 1 of organization 1 and reports each row
-/// as created with id 100 + row index, unless listed in `updated_rows`.
+/// Builds a store that plans against project 1 of organization 1 and reports each
+/// row as created with id 100 + row index, unless listed in `updated_rows`.
 fn store(updated_rows: &'static [usize]) -> MockTaskStore {
     let mut store = MockTaskStore::new();
     store.expect_apply_batch().times(1).returning(move |planner| {

@@ -42,7 +42,7 @@ fn key(project: i64, app_id: &str) -> TaskKey {
     TaskKey { project_id: ProjectId(project), app_id: TaskAppId::parse(app_id).unwrap() }
 }
 
-/// A snapshot with projects 1 and 2 in the caller's organization and 9 in another.
+/// Builds a snapshot with projects 1 and 2 in the caller's organization and 9 in another.
 fn world() -> Snapshot {
     let mut snapshot = Snapshot::default();
     snapshot.projects.insert(ProjectId(1), ORG);

@@ -55,7 +55,7 @@ impl TxError {
     }
 }
 
-/// What differs between the backends.
+/// Behavior that differs between the backends.
 pub(crate) trait Dialect: Connection + Sized {
     /// Runs `work` in a transaction that holds the write lock from its first statement.
     fn write_transaction<T, F>(&mut self, work: F) -> Result<T, TxError>
