@@ -8,6 +8,7 @@ use domain::auth::Authenticator;
 use domain::clock::{Clock, SystemClock};
 use domain::ingest::TaskIngestion;
 use domain::project_upsert::ProjectUpsert;
+use domain::read::Reader;
 use infra_diesel::Database;
 
 use crate::cli::ServeOptions;
@@ -19,6 +20,7 @@ pub fn app_state(database: &Database, max_body_bytes: usize) -> AppState {
     AppState {
         ingestion: TaskIngestion::new(store.clone(), clock.clone()),
         projects: ProjectUpsert { projects: store.clone(), organizations: store.clone(), clock: clock.clone() },
+        reader: Reader { tasks: store.clone(), projects: store.clone(), organizations: store.clone() },
         authenticator: Authenticator::new(store, clock),
         max_body_bytes,
     }

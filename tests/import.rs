@@ -7,6 +7,7 @@ mod support;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::ports::TaskStore;
+use domain::read::TaskFilter;
 use domain::task::StoredTask;
 use domain::{ProjectId, TaskId};
 use infra_diesel::testing::TestDatabase;
@@ -62,7 +63,15 @@ async fn stored_tasks(store: &dyn TaskStore, report: &ImportReport) -> HashMap<S
     for project in report.projects.values() {
         let mut after = None;
         loop {
-            let page = store.list_tasks(ProjectId(*project), after, 1000).await.unwrap();
+            let filter = TaskFilter {
+                project_id: ProjectId(*project),
+                after,
+                limit: 1000,
+                updated_since: None,
+                parent_id: None,
+                app_id: None,
+            };
+            let page = store.list_tasks(filter).await.unwrap();
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             tasks.extend(page.into_iter().map(|task| (task.key.app_id.as_str().to_owned(), task)));

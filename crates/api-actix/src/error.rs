@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use domain::auth::AuthError;
 use domain::ingest::IngestError;
 use domain::project_upsert::ProjectError;
+use domain::read::ReadError;
 use domain::{ErrorClass, Rejection, StoreError};
 use serde::Serialize;
 
@@ -177,6 +178,15 @@ impl From<ProjectError> for ApiError {
         match error {
             ProjectError::Rejected(rejection) => Self::Rejected(rejection),
             ProjectError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Rejected(rejection) => Self::Rejected(rejection),
+            ReadError::Store(error) => error.into(),
         }
     }
 }

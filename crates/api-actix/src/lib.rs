@@ -7,6 +7,7 @@
 mod decode;
 mod error;
 mod logging;
+mod reads;
 mod response;
 mod routes;
 
@@ -18,6 +19,7 @@ use actix_web::{App, web};
 use domain::auth::Authenticator;
 use domain::ingest::TaskIngestion;
 use domain::project_upsert::ProjectUpsert;
+use domain::read::Reader;
 
 pub use error::ApiError;
 
@@ -29,6 +31,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub struct AppState {
     pub ingestion: TaskIngestion,
     pub projects: ProjectUpsert,
+    pub reader: Reader,
     pub authenticator: Authenticator,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,

@@ -1,8 +1,10 @@
 //! Success bodies, shaped as the public API page documents them.
 
 use domain::ingest::ProcessedTask;
+use domain::organization::Organization;
 use domain::project::Project;
 use domain::task::Action;
+use domain::task::StoredTask;
 use serde::Serialize;
 
 /// `{"status":"success","message":...,"data":{"processed_tasks":[...]}}`.
@@ -68,5 +70,85 @@ impl ProjectProcessed {
         let data =
             ProjectData { project_id: project.id.get(), project_app_id: project.app_id, action: action.as_str() };
         Self { status: "success", message, data }
+    }
+}
+
+/// An organization in read responses.
+#[derive(Serialize)]
+pub struct OrganizationBody {
+    organization_id: i64,
+    name: String,
+    created_at: String,
+}
+
+impl From<Organization> for OrganizationBody {
+    fn from(organization: Organization) -> Self {
+        Self {
+            organization_id: organization.id.get(),
+            name: organization.name,
+            created_at: organization.created_at.to_api_string(),
+        }
+    }
+}
+
+/// A project in read responses.
+#[derive(Serialize)]
+pub struct ProjectBody {
+    project_id: i64,
+    organization_id: i64,
+    project_app_id: String,
+    name: String,
+    active: bool,
+    created_at: String,
+    inserted_at: String,
+    updated_at: String,
+}
+
+impl From<Project> for ProjectBody {
+    fn from(project: Project) -> Self {
+        Self {
+            project_id: project.id.get(),
+            organization_id: project.organization_id.get(),
+            project_app_id: project.app_id,
+            name: project.name,
+            active: project.active,
+            created_at: project.created_at.to_api_string(),
+            inserted_at: project.inserted_at.to_api_string(),
+            updated_at: project.updated_at.to_api_string(),
+        }
+    }
+}
+
+/// A task with every stored field, in read responses.
+#[derive(Serialize)]
+pub struct TaskBody {
+    task_id: i64,
+    project_id: i64,
+    task_app_id: String,
+    task_name: String,
+    task_url: Option<String>,
+    owner_id: Option<String>,
+    owner_name: Option<String>,
+    parent_task_id: Option<i64>,
+    created_at: String,
+    inserted_at: String,
+    updated_at: String,
+}
+
+impl From<StoredTask> for TaskBody {
+    fn from(task: StoredTask) -> Self {
+        Self {
+            task_id: task.id.get(),
+            project_id: task.key.project_id.get(),
+            task_app_id: task.key.app_id.into_inner(),
+            task_name: task.fields.name.into_inner(),
+            task_url: task.fields.url.map(|url| url.as_str().to_owned()),
+            owner_id: task.fields.owner_id.map(|owner| owner.into_inner()),
+            owner_name: task.fields.owner_name.map(|owner| owner.into_inner()),
+            parent_task_id: task.parent_id.map(|id| id.get()),
+            created_at: task.fields.created_at.to_api_string(),
+            inserted_at: task.inserted_at.to_api_string(),
+            updated_at: task.updated_at.to_api_string(),
+        }
     }
 }

@@ -4,22 +4,39 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::AppState;
 use crate::decode::{self, read_body, require_json, task_batch};
 use crate::error::ApiError;
 use crate::response::{ProjectProcessed, TasksProcessed};
+use crate::{AppState, reads};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
             web::resource("/api/v1/tasks")
                 .route(web::post().to(post_tasks))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "POST"))),
+                .route(web::get().to(reads::list_tasks))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET, POST"))),
+        )
+        .service(
+            web::resource("/api/v1/tasks/{task_id}")
+                .route(web::get().to(reads::get_task))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        )
+        .service(
+            web::resource("/api/v1/organizations")
+                .route(web::get().to(reads::list_organizations))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        )
+        .service(
+            web::resource("/api/v1/projects/{project_id}")
+                .route(web::get().to(reads::get_project))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
         )
         .service(
             web::resource("/api/v1/projects")
                 .route(web::post().to(post_project))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "POST"))),
+                .route(web::get().to(reads::list_projects))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET, POST"))),
         )
         .service(
             web::resource("/healthz")
@@ -71,7 +88,7 @@ async fn post_project(
     Ok(HttpResponse::Ok().json(ProjectProcessed::new(project, action)))
 }
 
-async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain::auth::Caller, ApiError> {
+pub async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain::auth::Caller, ApiError> {
     let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
     Ok(state.authenticator.authenticate(authorization).await?)
 }

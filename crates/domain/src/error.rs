@@ -33,12 +33,14 @@ pub enum DetailCode {
     InvalidUrl,
     InvalidTimestamp,
     NotPositive,
+    InvalidValue,
     BatchSize,
     ProjectForbidden,
     ProjectNotFound,
     OrganizationForbidden,
     OrganizationNotFound,
     ParentNotFound,
+    TaskNotFound,
     ParentInOtherProject,
     ParentCycle,
     ParentConflict,
@@ -57,12 +59,14 @@ impl DetailCode {
             Self::InvalidUrl => "invalid_url",
             Self::InvalidTimestamp => "invalid_timestamp",
             Self::NotPositive => "not_positive",
+            Self::InvalidValue => "invalid_value",
             Self::BatchSize => "batch_size",
             Self::ProjectForbidden => "project_forbidden",
             Self::ProjectNotFound => "project_not_found",
             Self::OrganizationForbidden => "organization_forbidden",
             Self::OrganizationNotFound => "organization_not_found",
             Self::ParentNotFound => "parent_not_found",
+            Self::TaskNotFound => "task_not_found",
             Self::ParentInOtherProject => "parent_in_other_project",
             Self::ParentCycle => "parent_cycle",
             Self::ParentConflict => "parent_conflict",
@@ -73,7 +77,9 @@ impl DetailCode {
     pub fn class(self) -> ErrorClass {
         match self {
             Self::ProjectForbidden | Self::OrganizationForbidden => ErrorClass::Forbidden,
-            Self::ProjectNotFound | Self::OrganizationNotFound | Self::ParentNotFound => ErrorClass::NotFound,
+            Self::ProjectNotFound | Self::OrganizationNotFound | Self::ParentNotFound | Self::TaskNotFound => {
+                ErrorClass::NotFound
+            }
             Self::ParentInOtherProject | Self::ParentCycle | Self::ParentConflict => ErrorClass::InvalidReference,
             _ => ErrorClass::InvalidInput,
         }

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod ports;
 pub mod project;
 pub mod project_upsert;
+pub mod read;
 pub mod task;
 pub mod text;
 pub mod timestamp;

@@ -14,6 +14,7 @@ use crate::ids::{OrganizationId, ProjectId, TaskId, TokenId};
 use crate::organization::{NewOrganization, Organization};
 use crate::plan::{BatchPlanner, WritePlan};
 use crate::project::{NewProject, Project};
+use crate::read::{ProjectFilter, TaskFilter};
 use crate::task::{Action, StoredTask};
 use crate::timestamp::Timestamp;
 
@@ -60,17 +61,12 @@ pub trait TaskStore: Send + Sync {
     /// Returns [`StoreError`] when storage fails.
     async fn find_task(&self, id: TaskId) -> Result<Option<StoredTask>, StoreError>;
 
-    /// Returns up to `limit` tasks of a project with ids above `after`, in id order
-    /// (keyset pagination: pass the last id of a page to get the next one).
+    /// Returns up to `filter.limit` tasks matching the filter with ids above
+    /// `filter.after`, in id order (keyset pagination).
     ///
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
-    async fn list_tasks(
-        &self,
-        project_id: ProjectId,
-        after: Option<TaskId>,
-        limit: u32,
-    ) -> Result<Vec<StoredTask>, StoreError>;
+    async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<StoredTask>, StoreError>;
 }
 
 /// API token storage.
@@ -133,6 +129,12 @@ pub trait OrganizationRepository: Send + Sync {
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Returns the organizations with these ids, in id order.
+    ///
+    /// # Errors
+    /// Returns [`StoreError`] when storage fails.
+    async fn list(&self, ids: Vec<OrganizationId>) -> Result<Vec<Organization>, StoreError>;
 }
 
 /// Project storage.
@@ -151,4 +153,10 @@ pub trait ProjectRepository: Send + Sync {
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
     async fn find(&self, id: ProjectId) -> Result<Option<Project>, StoreError>;
+
+    /// Returns the projects of the filter's organizations, in id order.
+    ///
+    /// # Errors
+    /// Returns [`StoreError`] when storage fails.
+    async fn list(&self, filter: ProjectFilter) -> Result<Vec<Project>, StoreError>;
 }

@@ -10,6 +10,7 @@ use domain::ports::{
     AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, TaskStore, TokenRepository,
 };
 use domain::project::{NewProject, Project};
+use domain::read::{ProjectFilter, TaskFilter};
 use domain::task::{Action, StoredTask};
 use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
@@ -39,16 +40,8 @@ impl TaskStore for Database {
         self.blocking(move |pools| on_backend!(pools, find_task(id)).map_err(TxError::into_store)).await
     }
 
-    async fn list_tasks(
-        &self,
-        project_id: ProjectId,
-        after: Option<TaskId>,
-        limit: u32,
-    ) -> Result<Vec<StoredTask>, StoreError> {
-        self.blocking(move |pools| {
-            on_backend!(pools, list_tasks(project_id, after, limit)).map_err(TxError::into_store)
-        })
-        .await
+    async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<StoredTask>, StoreError> {
+        self.blocking(move |pools| on_backend!(pools, list_tasks(&filter)).map_err(TxError::into_store)).await
     }
 }
 
@@ -88,6 +81,10 @@ impl OrganizationRepository for Database {
     async fn count(&self) -> Result<u64, StoreError> {
         self.blocking(|pools| on_backend!(pools, count_organizations()).map_err(TxError::into_store)).await
     }
+
+    async fn list(&self, ids: Vec<OrganizationId>) -> Result<Vec<Organization>, StoreError> {
+        self.blocking(move |pools| on_backend!(pools, list_organizations(&ids)).map_err(TxError::into_store)).await
+    }
 }
 
 #[async_trait]
@@ -99,5 +96,9 @@ impl ProjectRepository for Database {
 
     async fn find(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
         self.blocking(move |pools| on_backend!(pools, find_project(id)).map_err(TxError::into_store)).await
+    }
+
+    async fn list(&self, filter: ProjectFilter) -> Result<Vec<Project>, StoreError> {
+        self.blocking(move |pools| on_backend!(pools, list_projects(&filter)).map_err(TxError::into_store)).await
     }
 }

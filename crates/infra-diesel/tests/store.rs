@@ -8,6 +8,7 @@ use domain::clock::{Clock, SystemClock};
 use domain::ingest::{IngestError, ProcessedTask, TaskIngestion};
 use domain::input::{FieldInput, TaskInput};
 use domain::ports::{TaskStore, TokenRepository};
+use domain::read::TaskFilter;
 use domain::task::Action;
 use domain::{DetailCode, OrganizationId, ProjectId, TaskId, TokenId};
 use infra_diesel::testing::TestDatabase;
@@ -261,6 +262,33 @@ async fn project_upsert_updates(test: TestDatabase) {
     assert!(!project.active);
 }
 
+fn filter(project_id: ProjectId, after: Option<TaskId>, limit: u32) -> TaskFilter {
+    TaskFilter { project_id, after, limit, updated_since: None, parent_id: None, app_id: None }
+}
+
+async fn list_tasks_filters(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let mut child = task(fixture.project, "CHILD");
+    child.parent_task_app_id = FieldInput::Value("ROOT".into());
+    let processed =
+        fixture.ingest(vec![task(fixture.project, "ROOT"), child, task(fixture.project, "OTHER")]).await.unwrap();
+    let root = processed[0].task_id;
+
+    let children = TaskFilter { parent_id: Some(root), ..filter(fixture.project, None, 10) };
+    let found = fixture.test.database.list_tasks(children).await.unwrap();
+    assert_eq!(found.iter().map(|task| task.key.app_id.as_str()).collect::<Vec<_>>(), vec!["CHILD"]);
+
+    let by_key = TaskFilter { app_id: Some("OTHER".into()), ..filter(fixture.project, None, 10) };
+    assert_eq!(fixture.test.database.list_tasks(by_key).await.unwrap()[0].id, processed[2].task_id);
+
+    let stored = fixture.stored(root).await;
+    let since = TaskFilter { updated_since: Some(stored.updated_at), ..filter(fixture.project, None, 10) };
+    assert_eq!(fixture.test.database.list_tasks(since).await.unwrap().len(), 3, "updated_at >= since");
+    let later = domain::Timestamp::from_utc(stored.updated_at.as_naive() + chrono::Duration::microseconds(1));
+    let none = TaskFilter { updated_since: Some(later), ..filter(fixture.project, None, 10) };
+    assert!(fixture.test.database.list_tasks(none).await.unwrap().is_empty());
+}
+
 async fn list_tasks_pages_by_id(test: TestDatabase) {
     let fixture = fixture(test).await;
     let items = (0..25).map(|index| task(fixture.project, &format!("P-{index:02}"))).collect();
@@ -268,7 +296,7 @@ async fn list_tasks_pages_by_id(test: TestDatabase) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = fixture.test.database.list_tasks(fixture.project, after, 10).await.unwrap();
+        let page = fixture.test.database.list_tasks(filter(fixture.project, after, 10)).await.unwrap();
         assert!(page.len() <= 10);
         let Some(last) = page.last() else { break };
         after = Some(last.id);
@@ -277,7 +305,7 @@ async fn list_tasks_pages_by_id(test: TestDatabase) {
     let mut expected: Vec<TaskId> = processed.iter().map(|task| task.task_id).collect();
     expected.sort();
     assert_eq!(seen, expected);
-    assert!(fixture.test.database.list_tasks(ProjectId(999), None, 10).await.unwrap().is_empty());
+    assert!(fixture.test.database.list_tasks(filter(ProjectId(999), None, 10)).await.unwrap().is_empty());
 }
 
 async fn migrations_idempotent(test: TestDatabase) {
@@ -297,5 +325,6 @@ infra_diesel::backend_tests!(
     tokens_lifecycle,
     project_upsert_updates,
     list_tasks_pages_by_id,
+    list_tasks_filters,
     migrations_idempotent,
 );

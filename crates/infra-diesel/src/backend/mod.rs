@@ -137,6 +137,7 @@ macro_rules! backend_module {
             use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, Snapshot, TaskNode, WritePlan};
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
             use domain::project::{NewProject, Project};
+            use domain::read::{ProjectFilter, TaskFilter};
             use domain::task::{Action, StoredTask};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 

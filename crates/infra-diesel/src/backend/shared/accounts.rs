@@ -89,6 +89,20 @@ pub(crate) fn find_organization(conn: &mut Conn, id: OrganizationId) -> Result<O
     Ok(row.map(|(id, name, created_at)| Organization { id: OrganizationId(id), name, created_at: Timestamp::from_utc(created_at) }))
 }
 
+/// Returns the organizations with these ids, in id order.
+pub(crate) fn list_organizations(conn: &mut Conn, ids: &[OrganizationId]) -> Result<Vec<Organization>, TxError> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let rows: Vec<(i64, String, NaiveDateTime)> = organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .order(organizations::id)
+        .select((organizations::id, organizations::name, organizations::created_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, created_at)| Organization { id: OrganizationId(id), name, created_at: Timestamp::from_utc(created_at) })
+        .collect())
+}
+
 /// Counts organizations.
 pub(crate) fn count_organizations(conn: &mut Conn) -> Result<u64, TxError> {
     let count: i64 = organizations::table.count().get_result(conn)?;
@@ -136,4 +150,15 @@ pub(crate) fn upsert_project(conn: &mut Conn, project: &NewProject) -> Result<(P
 pub(crate) fn find_project(conn: &mut Conn, id: ProjectId) -> Result<Option<Project>, TxError> {
     let row: Option<ProjectRow> = projects::table.find(id.get()).select(ProjectRow::as_select()).first(conn).optional()?;
     Ok(row.map(Project::from))
+}
+
+/// Returns the projects of the filter's organizations, in id order.
+pub(crate) fn list_projects(conn: &mut Conn, filter: &ProjectFilter) -> Result<Vec<Project>, TxError> {
+    let organizations: Vec<i64> = filter.organizations.iter().map(|id| id.get()).collect();
+    let mut query = projects::table.filter(projects::organization_id.eq_any(organizations)).into_boxed();
+    if let Some(active) = filter.active {
+        query = query.filter(projects::active.eq(active));
+    }
+    let rows: Vec<ProjectRow> = query.order(projects::id).select(ProjectRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(Project::from).collect())
 }

@@ -28,15 +28,22 @@ pub(crate) fn find_task(conn: &mut Conn, id: TaskId) -> Result<Option<StoredTask
     Ok(row.map(TaskRow::into_domain).transpose()?)
 }
 
-/// Returns a page of a project's tasks in id order, after the id `after`.
-pub(crate) fn list_tasks(conn: &mut Conn, project_id: ProjectId, after: Option<TaskId>, limit: u32) -> Result<Vec<StoredTask>, TxError> {
-    let rows: Vec<TaskRow> = tasks::table
-        .filter(tasks::project_id.eq(project_id.get()))
-        .filter(tasks::id.gt(after.map_or(0, TaskId::get)))
-        .order(tasks::id)
-        .limit(i64::from(limit))
-        .select(TaskRow::as_select())
-        .load(conn)?;
+/// Returns a page of a project's tasks matching the filter, in id order.
+pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<StoredTask>, TxError> {
+    let mut query = tasks::table
+        .filter(tasks::project_id.eq(filter.project_id.get()))
+        .filter(tasks::id.gt(filter.after.map_or(0, TaskId::get)))
+        .into_boxed();
+    if let Some(since) = filter.updated_since {
+        query = query.filter(tasks::updated_at.ge(since.as_naive()));
+    }
+    if let Some(parent) = filter.parent_id {
+        query = query.filter(tasks::parent_task_id.eq(parent.get()));
+    }
+    if let Some(app_id) = &filter.app_id {
+        query = query.filter(tasks::task_app_id.eq(app_id));
+    }
+    let rows: Vec<TaskRow> = query.order(tasks::id).limit(i64::from(filter.limit)).select(TaskRow::as_select()).load(conn)?;
     Ok(rows.into_iter().map(TaskRow::into_domain).collect::<Result<_, _>>()?)
 }
 
