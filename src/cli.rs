@@ -100,7 +100,8 @@ pub struct ServeOptions {
 
     /// Demo mode: on an empty database only, create a demo organization,
     /// project 1 with three tasks, and a token, and print a ready curl command.
-    #[arg(long, env = "LEANMOTE_DEMO")]
+    /// LEANMOTE_DEMO accepts 1, true, yes or on (and 0, false, no, off).
+    #[arg(long, env = "LEANMOTE_DEMO", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 }
 

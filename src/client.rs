@@ -110,7 +110,9 @@ impl ApiClient {
             .json(body)
             .send()
             .await
-            .with_context(|| format!("failed to send POST {url}"))?;
+            .with_context(|| {
+                format!("failed to send POST {url}; is the server running there? Set --url or LEANMOTE_URL")
+            })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.with_context(|| format!("failed to read the answer of POST {url}"))?;
         if status == 200 {

@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(options) => serve::run(database, options).await,
         Command::Migrate => {
-            println!("database is up to date ({} migration(s) applied now)", applied.len());
+            println!("applied {} migration(s); the database schema is up to date", applied.len());
             Ok(())
         }
         Command::Import(_) => unreachable!("handled before connecting"),

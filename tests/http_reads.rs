@@ -116,6 +116,34 @@ async fn client_walkthrough_with_token_only(test: TestDatabase) {
     assert_eq!(body["data"]["projects"].as_array().unwrap().len(), 2, "the tenant's seed board and WEB");
 }
 
+async fn projects_batch_all_or_nothing(test: TestDatabase) {
+    let acme = tenant(&test, "acme", 0).await;
+    let globex = tenant(&test, "globex", 0).await;
+    let server = start(test).await;
+    let url = server.url("/api/v1/projects");
+    let project = |key: &str, organization: i64| json!({"project_app_id": key, "name": key, "organization_id": organization, "active": true});
+
+    let bad = json!({"projects": [project("A", acme.organization.get()), project("B", globex.organization.get()), {"name": ""}]});
+    let (status, body) = post_raw(&url, Some(&acme.token), Some("application/json"), bad.to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    let fields: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|detail| detail["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"projects[1].organization_id") && fields.contains(&"projects[2].name"), "{fields:?}");
+    let (_, listed) = get(&server, &acme.token, "/api/v1/projects").await;
+    assert_eq!(listed["data"]["projects"].as_array().unwrap().len(), 1, "nothing of the failed batch was written");
+
+    let good = json!({"projects": [project("A", acme.organization.get()), project("B", acme.organization.get()), project("A", acme.organization.get())]});
+    let (status, body) = post_raw(&url, Some(&acme.token), Some("application/json"), good.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let actions: Vec<&str> = body["data"]["processed_projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["created", "created", "updated"]);
+}
+
 async fn invalid_read_parameters_listed(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
     let server = start(test).await;
@@ -226,6 +254,7 @@ async fn paging_stable_under_writes(test: TestDatabase) {
 infra_diesel::backend_tests!(
     client_walkthrough_with_token_only,
     invalid_read_parameters_listed,
+    projects_batch_all_or_nothing,
     other_tenant_sees_nothing,
     paging_stable_under_writes,
 );

@@ -54,7 +54,13 @@ async fn send_batch(
                 let item_details: Vec<&ErrorDetail> =
                     error.error.details.iter().filter(|detail| detail.index.is_some()).collect();
                 if !matches!(status, 400 | 403 | 404) || item_details.is_empty() {
-                    bail!("the server rejected a batch with {status} {}: {}", error.error.code, error.message);
+                    let first = error
+                        .error
+                        .details
+                        .first()
+                        .map(|detail| format!(" ({}: {})", detail.field, detail.message))
+                        .unwrap_or_default();
+                    bail!("the server rejected a batch with {status} {}: {}{first}", error.error.code, error.message);
                 }
                 batch = drop_rejected(items, batch, &item_details, report);
             }

@@ -67,27 +67,38 @@ pub async fn run_command(options: ImportOptions) -> anyhow::Result<()> {
     let report =
         import(&client, options.organization_id, items, options.parent_mode, usize::from(options.batch_size)).await?;
 
-    println!(
-        "created {}, updated {}, rejected tasks {}, rejected parent links {}",
-        report.created,
-        report.updated,
-        report.rejected_items.len(),
-        report.rejected_links.len()
-    );
-    for rejected in &report.rejected_items {
-        println!(
-            "rejected task {} ({}): {}: {}",
-            rejected.task_app_id, rejected.project_key, rejected.field, rejected.reason
-        );
-    }
-    for rejected in &report.rejected_links {
-        println!("rejected parent link of {} ({}): {}", rejected.task_app_id, rejected.project_key, rejected.reason);
-    }
+    print_report(&report, options.parent_mode);
     if let Some(path) = &options.report {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("failed to write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Prints the counts, then every rejection grouped by its code.
+fn print_report(report: &ImportReport, mode: ParentMode) {
+    let projects: Vec<String> = report.projects.iter().map(|(key, id)| format!("{key}={id}")).collect();
+    println!("projects: {}", projects.join(", "));
+    println!("tasks created: {}, updated: {}", report.created, report.updated);
+    if mode == ParentMode::Id {
+        println!("  (id mode sends every accepted task twice: once to create it, once more to set its parent_task_id)");
+    }
+    print_rejections("rejected tasks", &report.rejected_items);
+    print_rejections("rejected parent links (the tasks themselves were stored)", &report.rejected_links);
+}
+
+fn print_rejections(title: &str, rejections: &[Rejected]) {
+    println!("{title}: {}", rejections.len());
+    let mut by_code: BTreeMap<&str, Vec<&Rejected>> = BTreeMap::new();
+    for rejected in rejections {
+        by_code.entry(rejected.code.as_str()).or_default().push(rejected);
+    }
+    for (code, group) in by_code {
+        println!("  {code}: {}", group.len());
+        for rejected in group {
+            println!("    {} ({}) {}: {}", rejected.task_app_id, rejected.project_key, rejected.field, rejected.reason);
+        }
+    }
 }
 
 /// Reads the file's array into items.

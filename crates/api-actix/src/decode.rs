@@ -108,28 +108,55 @@ pub fn task_batch(body: &[u8]) -> Result<Vec<TaskInput>, ApiError> {
     if errors.is_empty() { Ok(inputs) } else { Err(ApiError::Rejected(Rejection::new(errors))) }
 }
 
-/// Decodes one project object.
+/// A project request: one object, or `{"projects": [...]}`.
+pub enum ProjectBody {
+    One(ProjectInput),
+    Batch(Vec<ProjectInput>),
+}
+
+/// Decodes one project object, or a `{"projects": [...]}` batch.
 ///
 /// # Errors
 /// Returns [`ApiError::BadRequest`] for a body that is not JSON, and
-/// [`ApiError::Rejected`] when it is not an object.
-pub fn project(body: &[u8]) -> Result<ProjectInput, ApiError> {
-    let Value::Object(mut fields) =
-        json_body(body, "{\"project_app_id\": ..., \"name\": ..., \"organization_id\": ...}")?
-    else {
-        return Err(shape_error(
-            "body",
-            DetailCode::InvalidType,
-            "expected a JSON object describing one project".to_owned(),
-        ));
+/// [`ApiError::Rejected`] when its shape is wrong.
+pub fn projects(body: &[u8]) -> Result<ProjectBody, ApiError> {
+    let example = "{\"project_app_id\": ..., \"name\": ..., \"organization_id\": ...}";
+    let Value::Object(mut fields) = json_body(body, example)? else {
+        let message = "expected a JSON object describing one project, or {\"projects\": [...]}".to_owned();
+        return Err(shape_error("body", DetailCode::InvalidType, message));
     };
-    Ok(ProjectInput {
+    let items = match fields.remove("projects") {
+        None => return Ok(ProjectBody::One(project(fields))),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            let message = format!("expected an array of project objects, got {}", type_name(&other));
+            return Err(shape_error("projects", DetailCode::InvalidType, message));
+        }
+    };
+    let mut inputs = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            Value::Object(fields) => inputs.push(project(fields)),
+            other => errors.push(ItemError {
+                index: Some(index),
+                field: format!("projects[{index}]"),
+                code: DetailCode::InvalidType,
+                message: format!("expected a project object, got {}", type_name(&other)),
+            }),
+        }
+    }
+    if errors.is_empty() { Ok(ProjectBody::Batch(inputs)) } else { Err(ApiError::Rejected(Rejection::new(errors))) }
+}
+
+fn project(mut fields: Map<String, Value>) -> ProjectInput {
+    ProjectInput {
         project_app_id: string(fields.remove("project_app_id")),
         name: string(fields.remove("name")),
         organization_id: integer(fields.remove("organization_id")),
         active: flag(fields.remove("active")),
         created_at: string(fields.remove("created_at")),
-    })
+    }
 }
 
 /// Parses a non-empty JSON body; `example` shows the expected shape in the error.

@@ -73,6 +73,38 @@ impl ProjectProcessed {
     }
 }
 
+/// `{"status":"success","message":...,"data":{"processed_projects":[...]}}`, in request order.
+#[derive(Serialize)]
+pub struct ProjectsProcessed {
+    status: &'static str,
+    message: &'static str,
+    data: ProcessedProjects,
+}
+
+#[derive(Serialize)]
+struct ProcessedProjects {
+    processed_projects: Vec<ProjectData>,
+}
+
+impl ProjectsProcessed {
+    /// Builds the body for a batch of upserted projects.
+    pub fn new(processed: Vec<(Project, Action)>) -> Self {
+        let processed_projects = processed
+            .into_iter()
+            .map(|(project, action)| ProjectData {
+                project_id: project.id.get(),
+                project_app_id: project.app_id,
+                action: action.as_str(),
+            })
+            .collect();
+        Self {
+            status: "success",
+            message: "Projects processed successfully",
+            data: ProcessedProjects { processed_projects },
+        }
+    }
+}
+
 /// An organization in read responses.
 #[derive(Serialize)]
 pub struct OrganizationBody {

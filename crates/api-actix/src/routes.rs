@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::decode::{self, read_body, require_json, task_batch};
 use crate::error::ApiError;
-use crate::response::{ProjectProcessed, TasksProcessed};
+use crate::response::{ProjectProcessed, ProjectsProcessed, TasksProcessed};
 use crate::{AppState, reads};
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -67,7 +67,7 @@ async fn post_tasks(
     Ok(HttpResponse::Ok().json(TasksProcessed::new(processed)))
 }
 
-/// `POST /api/v1/projects`: create or update one project.
+/// `POST /api/v1/projects`: create or update one project, or a batch of them.
 async fn post_project(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -76,16 +76,24 @@ async fn post_project(
     let caller = authenticate(&state, &request).await?;
     require_json(&request)?;
     let body = read_body(&request, payload, state.max_body_bytes).await?;
-    let input = decode::project(&body)?;
-
-    let (project, action) = state.projects.upsert(&caller, input).await?;
-    tracing::info!(
-        token.id = caller.token_id.get(),
-        project.id = project.id.get(),
-        action = action.as_str(),
-        "project upserted"
-    );
-    Ok(HttpResponse::Ok().json(ProjectProcessed::new(project, action)))
+    match decode::projects(&body)? {
+        decode::ProjectBody::One(input) => {
+            let (project, action) = state.projects.upsert(&caller, input).await?;
+            let (project_id, action_name) = (project.id.get(), action.as_str());
+            tracing::info!(
+                token.id = caller.token_id.get(),
+                project.id = project_id,
+                action = action_name,
+                "project upserted"
+            );
+            Ok(HttpResponse::Ok().json(ProjectProcessed::new(project, action)))
+        }
+        decode::ProjectBody::Batch(inputs) => {
+            let processed = state.projects.upsert_batch(&caller, inputs).await?;
+            tracing::info!(token.id = caller.token_id.get(), projects = processed.len(), "projects upserted");
+            Ok(HttpResponse::Ok().json(ProjectsProcessed::new(processed)))
+        }
+    }
 }
 
 pub async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain::auth::Caller, ApiError> {

@@ -345,7 +345,7 @@ fn resolve_parent_key(
         "parent_task_app_id",
         DetailCode::ParentNotFound,
         format!(
-            "no task with task_app_id {:?} exists in project {} or in this batch; send the parent first or in the same batch",
+            "no task with task_app_id {:?} exists in project {} or in this batch; a parent must be in the same project as its child, stored already or sent in the same batch",
             app_id.as_str(),
             command.key.project_id
         ),

@@ -148,6 +148,12 @@ pub trait ProjectRepository: Send + Sync {
     /// Returns [`StoreError`] when storage fails.
     async fn upsert(&self, project: NewProject) -> Result<(Project, Action), StoreError>;
 
+    /// Upserts several projects in order, in one transaction: all or nothing.
+    ///
+    /// # Errors
+    /// Returns [`StoreError`] when storage fails; then nothing is written.
+    async fn upsert_many(&self, projects: Vec<NewProject>) -> Result<Vec<(Project, Action)>, StoreError>;
+
     /// Returns the project with this id, whatever its organization.
     ///
     /// # Errors

@@ -13,6 +13,9 @@ use crate::project::{NewProject, Project, ProjectAppId};
 use crate::task::Action;
 use crate::timestamp::Timestamp;
 
+/// Most projects one request may carry.
+pub const MAX_BATCH_PROJECTS: usize = 1000;
+
 /// One project as decoded from a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectInput {
@@ -78,6 +81,72 @@ impl ProjectUpsert {
             ));
         }
         Ok(self.projects.upsert(project).await?)
+    }
+
+    /// Creates or updates up to [`MAX_BATCH_PROJECTS`] projects, all or nothing,
+    /// in request order: the same key twice is created, then updated.
+    ///
+    /// # Errors
+    /// Returns [`ProjectError::Rejected`] listing every failing field of every
+    /// item (paths such as `projects[2].name`); then nothing is written.
+    pub async fn upsert_batch(
+        &self,
+        caller: &Caller,
+        inputs: Vec<ProjectInput>,
+    ) -> Result<Vec<(Project, Action)>, ProjectError> {
+        if !(1..=MAX_BATCH_PROJECTS).contains(&inputs.len()) {
+            let message = format!(
+                "must contain between 1 and {MAX_BATCH_PROJECTS} projects, got {}; split the batch",
+                inputs.len()
+            );
+            let error = ItemError { index: None, field: "projects".into(), code: DetailCode::BatchSize, message };
+            return Err(ProjectError::Rejected(Rejection::new(vec![error])));
+        }
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let mut projects = Vec::with_capacity(inputs.len());
+        for (index, input) in inputs.into_iter().enumerate() {
+            let checked = match validate(input, now) {
+                Ok((organization_id, project)) => {
+                    self.check_organization(caller, organization_id).await?.map(|()| project)
+                }
+                Err(item_errors) => Err(item_errors),
+            };
+            match checked {
+                Ok(project) => projects.push(project),
+                Err(item_errors) => errors.extend(item_errors.into_iter().map(|error| ItemError {
+                    index: Some(index),
+                    field: format!("projects[{index}].{}", error.field),
+                    ..error
+                })),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ProjectError::Rejected(Rejection::new(errors)));
+        }
+        Ok(self.projects.upsert_many(projects).await?)
+    }
+
+    /// Checks that the organization exists (404) and is in the caller's scope (403).
+    async fn check_organization(
+        &self,
+        caller: &Caller,
+        id: OrganizationId,
+    ) -> Result<Result<(), Vec<ItemError>>, StoreError> {
+        let error = |code, message: String| {
+            Err(vec![ItemError { index: None, field: "organization_id".into(), code, message }])
+        };
+        if self.organizations.find(id).await?.is_none() {
+            return Ok(error(
+                DetailCode::OrganizationNotFound,
+                format!("organization {id} was not found; check the id"),
+            ));
+        }
+        if !caller.scope.contains(id) {
+            let message = format!("organization {id} is outside this token's scope; use a token of that organization");
+            return Ok(error(DetailCode::OrganizationForbidden, message));
+        }
+        Ok(Ok(()))
     }
 }
 
@@ -235,6 +304,33 @@ mod tests {
     fn unknown_organization_not_found() {
         let codes = rejected_codes(futures::executor::block_on(service(&[1], false).upsert(&caller(), input(7))));
         assert_eq!(codes, vec![("organization_id".to_owned(), DetailCode::OrganizationNotFound)]);
+    }
+
+    #[test]
+    fn batch_lists_failing_items_and_writes_nothing() {
+        let mut service = service(&[1, 2], false);
+        let mut projects = MockProjectRepository::new();
+        projects.expect_upsert_many().never();
+        service.projects = Arc::new(projects);
+        let bad = ProjectInput { name: FieldInput::Value(String::new()), ..input(1) };
+        let result = futures::executor::block_on(service.upsert_batch(&caller(), vec![input(1), bad, input(2)]));
+        let Err(ProjectError::Rejected(rejection)) = result else { panic!("expected a rejection") };
+        let codes: Vec<(Option<usize>, &str, DetailCode)> =
+            rejection.details.iter().map(|detail| (detail.index, detail.field.as_str(), detail.code)).collect();
+        assert_eq!(
+            codes,
+            vec![
+                (Some(1), "projects[1].name", DetailCode::Blank),
+                (Some(2), "projects[2].organization_id", DetailCode::OrganizationForbidden)
+            ]
+        );
+    }
+
+    #[test]
+    fn batch_size_enforced() {
+        let result = futures::executor::block_on(service(&[1], false).upsert_batch(&caller(), Vec::new()));
+        let Err(ProjectError::Rejected(rejection)) = result else { panic!("expected a rejection") };
+        assert_eq!(rejection.details[0].code, DetailCode::BatchSize);
     }
 
     #[test]

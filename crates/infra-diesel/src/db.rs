@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use domain::StoreError;
 use tokio::sync::Mutex;
 
@@ -113,6 +113,9 @@ impl Database {
     pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
         let pools = match DatabaseTarget::parse(url)? {
             DatabaseTarget::Postgres(url) => {
+                // One direct connection first surfaces the server's own error (a missing
+                // database, a wrong password) at once, instead of the pool's retries.
+                PgConnection::establish(&url).context("failed to connect to PostgreSQL (the database must exist)")?;
                 let pool = Pool::builder()
                     .max_size(options.max_size)
                     .connection_timeout(options.acquire_timeout)
@@ -184,7 +187,6 @@ fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool>
 /// connections opening at the same moment would otherwise race for the lock
 /// that the switch needs.
 fn enable_wal(url: &str, busy_timeout: Duration) -> anyhow::Result<()> {
-    use diesel::Connection;
     let mut conn = SqliteConnection::establish(url)?;
     conn.batch_execute(&format!("PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;", busy_timeout.as_millis()))?;
     Ok(())

@@ -94,6 +94,11 @@ impl ProjectRepository for Database {
             .await
     }
 
+    async fn upsert_many(&self, projects: Vec<NewProject>) -> Result<Vec<(Project, Action)>, StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, upsert_projects(&projects)).map_err(TxError::into_store))
+            .await
+    }
+
     async fn find(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
         self.blocking(move |pools| on_backend!(pools, find_project(id)).map_err(TxError::into_store)).await
     }

@@ -111,7 +111,16 @@ pub(crate) fn count_organizations(conn: &mut Conn) -> Result<u64, TxError> {
 
 /// Creates a project or updates the one with the same (organization, external id).
 pub(crate) fn upsert_project(conn: &mut Conn, project: &NewProject) -> Result<(Project, Action), TxError> {
-    conn.write_transaction(|conn| {
+    conn.write_transaction(|conn| upsert_project_row(conn, project))
+}
+
+/// Upserts projects in order, in one transaction.
+pub(crate) fn upsert_projects(conn: &mut Conn, projects: &[NewProject]) -> Result<Vec<(Project, Action)>, TxError> {
+    conn.write_transaction(|conn| projects.iter().map(|project| upsert_project_row(conn, project)).collect())
+}
+
+fn upsert_project_row(conn: &mut Conn, project: &NewProject) -> Result<(Project, Action), TxError> {
+    {
         let existing: Option<i64> = projects::table
             .filter(projects::organization_id.eq(project.organization_id.get()))
             .filter(projects::project_app_id.eq(project.app_id.as_str()))
@@ -143,7 +152,7 @@ pub(crate) fn upsert_project(conn: &mut Conn, project: &NewProject) -> Result<(P
             .get_result(conn)?;
         let action = if existing.is_some() { Action::Updated } else { Action::Created };
         Ok((Project::from(stored), action))
-    })
+    }
 }
 
 /// Returns the project with this id.
