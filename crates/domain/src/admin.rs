@@ -67,8 +67,8 @@ impl Admin {
             organization_id: spec.organization_id,
             app_id,
             name,
-            active: spec.active,
-            created_at: spec.created_at.unwrap_or(now),
+            active: Some(spec.active),
+            created_at: spec.created_at,
             now,
         };
         Ok(self.projects.upsert(project).await?)

@@ -43,17 +43,9 @@ pub struct Snapshot {
     pub projects: HashMap<ProjectId, OrganizationId>,
     /// Stored tasks under the referenced keys.
     pub tasks_by_key: HashMap<TaskKey, StoredTask>,
-    /// Tree nodes of the named parents, of the keyed tasks' parents, and of all their ancestors.
+    /// Tree nodes of the parents named by id, and the whole ancestor chains of
+    /// [`BatchPlanner::ancestor_seeds`].
     pub nodes: HashMap<TaskId, TaskNode>,
-}
-
-impl Snapshot {
-    /// Returns the ids whose ancestor chains storage must load after the keyed tasks.
-    pub fn ancestor_seeds(&self, refs: &BatchRefs) -> BTreeSet<TaskId> {
-        let stored_parents = self.tasks_by_key.values().filter_map(|task| task.parent_id);
-        let keyed = self.tasks_by_key.values().map(|task| task.id);
-        refs.parent_ids.iter().copied().chain(stored_parents).chain(keyed).collect()
-    }
 }
 
 /// The parent a planned row ends up with.
@@ -107,6 +99,7 @@ enum ParentTarget {
 /// One key's state while the batch is applied in order.
 struct RowDraft {
     existing: Option<TaskId>,
+    stored_parent: Option<TaskId>,
     fields: Option<TaskFields>,
     parent: ParentTarget,
     /// Request positions of the items that set or cleared the parent, with the field they used.
@@ -149,6 +142,29 @@ impl BatchPlanner {
         refs
     }
 
+    /// Returns the stored tasks whose ancestor chains the cycle check needs:
+    /// the new parents of keys whose parent changes. Storage loads them after
+    /// the keyed tasks, so an unchanged tree costs no walk, however deep it is.
+    pub fn ancestor_seeds(&self, snapshot: &Snapshot) -> BTreeSet<TaskId> {
+        let mut seeds = BTreeSet::new();
+        for (_, command) in &self.commands {
+            let stored_parent = snapshot.tasks_by_key.get(&command.key).and_then(|task| task.parent_id);
+            let by_key = match &command.parent_app_id {
+                Patch::Set(app_id) => {
+                    let key = TaskKey { project_id: command.key.project_id, app_id: app_id.clone() };
+                    snapshot.tasks_by_key.get(&key).map(|task| task.id)
+                }
+                Patch::Keep | Patch::Clear => None,
+            };
+            let by_id = match command.parent_id {
+                Patch::Set(id) => Some(id),
+                Patch::Keep | Patch::Clear => None,
+            };
+            seeds.extend([by_id, by_key].into_iter().flatten().filter(|target| Some(*target) != stored_parent));
+        }
+        seeds
+    }
+
     /// Decides the write plan from the stored data.
     ///
     /// # Errors
@@ -181,8 +197,8 @@ impl BatchPlanner {
             item_keys.push((*index, command.key.clone(), first_write));
         }
 
-        let (setters, plan) = self.index_rows(drafts, item_keys);
-        errors.extend(cycle::find_cycles(&plan.rows, &setters, snapshot));
+        let (checks, plan) = self.index_rows(drafts, item_keys);
+        errors.extend(cycle::find_cycles(&plan.rows, &checks.changed, &checks.setters, snapshot));
         if errors.is_empty() { Ok(plan) } else { Err(Rejection::new(errors)) }
     }
 
@@ -275,18 +291,24 @@ impl BatchPlanner {
         &self,
         drafts: BTreeMap<TaskKey, RowDraft>,
         item_keys: Vec<(usize, TaskKey, bool)>,
-    ) -> (Vec<Vec<(usize, &'static str)>>, WritePlan) {
+    ) -> (RowChecks, WritePlan) {
         let row_of: HashMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
-        let mut setters = Vec::with_capacity(drafts.len());
+        let mut checks =
+            RowChecks { setters: Vec::with_capacity(drafts.len()), changed: Vec::with_capacity(drafts.len()) };
         let rows = drafts
             .iter()
             .map(|(key, draft)| {
-                setters.push(draft.parent_setters.clone());
+                checks.setters.push(draft.parent_setters.clone());
                 let parent = match &draft.parent {
                     ParentTarget::None => PlannedParent::None,
                     ParentTarget::Stored(id) => PlannedParent::Stored(*id),
                     ParentTarget::NewKey(parent_key) => PlannedParent::InBatch(row_of[parent_key]),
                 };
+                checks.changed.push(match parent {
+                    PlannedParent::None => draft.stored_parent.is_some(),
+                    PlannedParent::Stored(id) => draft.stored_parent != Some(id),
+                    PlannedParent::InBatch(_) => true,
+                });
                 let fields = draft.fields.clone().expect("every draft gets the fields of at least one item");
                 PlannedRow { key: key.clone(), existing_id: draft.existing, fields, parent }
             })
@@ -295,13 +317,22 @@ impl BatchPlanner {
             .into_iter()
             .map(|(index, key, first_write)| PlannedItem { index, row: row_of[&key], first_write })
             .collect();
-        (setters, WritePlan { now: self.now, rows, items })
+        (checks, WritePlan { now: self.now, rows, items })
     }
+}
+
+/// Per-row facts for the cycle check, in plan row order.
+struct RowChecks {
+    /// Items that set or cleared each row's parent, with the field they used.
+    setters: Vec<Vec<(usize, &'static str)>>,
+    /// Whether each row's parent differs from the stored one.
+    changed: Vec<bool>,
 }
 
 fn new_draft(stored: Option<&StoredTask>) -> RowDraft {
     RowDraft {
         existing: stored.map(|task| task.id),
+        stored_parent: stored.and_then(|task| task.parent_id),
         fields: stored.map(|task| task.fields.clone()),
         parent: stored.and_then(|task| task.parent_id).map_or(ParentTarget::None, ParentTarget::Stored),
         parent_setters: Vec::new(),

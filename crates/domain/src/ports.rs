@@ -166,3 +166,14 @@ pub trait ProjectRepository: Send + Sync {
     /// Returns [`StoreError`] when storage fails.
     async fn list(&self, filter: ProjectFilter) -> Result<Vec<Project>, StoreError>;
 }
+
+/// Readiness of storage, for health checks.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// Checks that storage answers a trivial query now.
+    ///
+    /// # Errors
+    /// Returns [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

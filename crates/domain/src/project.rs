@@ -34,11 +34,16 @@ pub struct NewProject {
     pub organization_id: OrganizationId,
     pub app_id: ProjectAppId,
     pub name: DisplayName,
-    pub active: bool,
-    pub created_at: Timestamp,
+    /// `None` keeps the stored value, or is [`DEFAULT_ACTIVE`] on create.
+    pub active: Option<bool>,
+    /// `None` keeps the stored value, or is `now` on create.
+    pub created_at: Option<Timestamp>,
     /// Time of the write, for `inserted_at` and `updated_at`.
     pub now: Timestamp,
 }
+
+/// Whether a project created without `active` is active.
+pub const DEFAULT_ACTIVE: bool = true;
 
 /// A stored project.
 #[derive(Debug, Clone, PartialEq, Eq)]

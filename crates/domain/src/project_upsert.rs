@@ -22,9 +22,9 @@ pub struct ProjectInput {
     pub project_app_id: FieldInput<String>,
     pub name: FieldInput<String>,
     pub organization_id: FieldInput<i64>,
-    /// Defaults to true when absent.
+    /// When absent: kept on update, true on create.
     pub active: FieldInput<bool>,
-    /// Defaults to the time of the request when absent.
+    /// When absent: kept on update, the time of the request on create.
     pub created_at: FieldInput<String>,
 }
 
@@ -176,13 +176,14 @@ fn validate(input: ProjectInput, now: Timestamp) -> Result<(OrganizationId, NewP
         other => required(other, "organization_id", "the organization's id as a positive integer", &mut fail),
     };
     let active = match input.active {
-        FieldInput::Absent => Some(true),
-        FieldInput::Value(active) => Some(active),
+        FieldInput::Absent => Some(None),
+        FieldInput::Value(active) => Some(Some(active)),
         other => required(other, "active", "1, 0, true or false", &mut fail),
     };
     let created_at = match input.created_at {
-        FieldInput::Absent => Some(now),
+        FieldInput::Absent => Some(None),
         FieldInput::Value(text) => Timestamp::parse(&text)
+            .map(Some)
             .map_err(|error| fail("created_at", DetailCode::InvalidTimestamp, error.to_string()))
             .ok(),
         other => required(other, "created_at", "a UTC timestamp such as \"2024-01-20 09:00:00\"", &mut fail),
@@ -236,8 +237,8 @@ mod tests {
                 organization_id: project.organization_id,
                 app_id: project.app_id.as_str().to_owned(),
                 name: project.name.as_str().to_owned(),
-                active: project.active,
-                created_at: project.created_at,
+                active: project.active.unwrap_or(crate::project::DEFAULT_ACTIVE),
+                created_at: project.created_at.unwrap_or(project.now),
                 inserted_at: project.now,
                 updated_at: project.now,
             };

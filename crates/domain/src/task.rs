@@ -93,8 +93,12 @@ impl TaskUrl {
             code: crate::error::DetailCode::InvalidUrl,
             message: format!("{reason}; send an absolute URL such as https://tracker.example.com/TASK-1"),
         };
-        if value.trim() != value || value.contains(' ') {
-            return Err(invalid("must not contain spaces"));
+        if value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\' || is_format_char(c)) {
+            return Err(invalid("must not contain spaces, backslashes, control or invisible characters"));
+        }
+        let lowercase = value.to_ascii_lowercase();
+        if !lowercase.starts_with("http://") && !lowercase.starts_with("https://") {
+            return Err(invalid("must start with http:// or https://"));
         }
         let parsed = url::Url::parse(&value).map_err(|error| invalid(&format!("is not a valid URL ({error})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -110,6 +114,11 @@ impl TaskUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Tells whether `c` is an invisible formatting character (zero-width or bidirectional).
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
 }
 
 /// Identity of a task: its project and its external id. Upserts match on it.
@@ -216,7 +225,7 @@ mod tests {
             " https://a.b",
         ] {
             let error = TaskUrl::parse(value).expect_err(value);
-            assert_eq!(error.code, DetailCode::InvalidUrl, "{value}");
+            assert!(matches!(error.code, DetailCode::InvalidUrl | DetailCode::ControlCharacter), "{value}");
         }
         assert_eq!(TaskUrl::parse("").unwrap_err().code, DetailCode::Blank);
     }

@@ -48,7 +48,18 @@ impl TextRule {
                 );
             }
         }
-        if self.reject_blank && value.trim().is_empty() {
+        if self.reject_controls {
+            if let Some((position, c)) = value.chars().enumerate().find(|(_, c)| is_bidi_control(*c)) {
+                return violation(
+                    DetailCode::ControlCharacter,
+                    format!(
+                        "contains the bidirectional control character U+{:04X} at position {position}; identifiers may not contain it",
+                        u32::from(c)
+                    ),
+                );
+            }
+        }
+        if self.reject_blank && value.chars().all(is_invisible) {
             return violation(DetailCode::Blank, "must not be empty or only whitespace".to_owned());
         }
         let length = value.chars().count();
@@ -60,6 +71,16 @@ impl TextRule {
         }
         Ok(())
     }
+}
+
+/// Tells whether `c` changes the display direction of text (a way to disguise identifiers).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Tells whether `c` shows nothing: whitespace, or a zero-width character.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 #[cfg(test)]
@@ -91,6 +112,18 @@ mod tests {
         assert_eq!(code(IDENTIFIER, ""), Some(DetailCode::Blank));
         assert_eq!(code(IDENTIFIER, " \u{a0} "), Some(DetailCode::Blank));
         assert_eq!(code(FREE_TEXT, ""), None);
+    }
+
+    #[test]
+    fn invisible_text_is_blank() {
+        assert_eq!(code(IDENTIFIER, "\u{200B}"), Some(DetailCode::Blank));
+        assert_eq!(code(IDENTIFIER, " \u{FEFF} "), Some(DetailCode::Blank));
+    }
+
+    #[test]
+    fn bidi_controls_rejected_in_identifiers() {
+        assert_eq!(code(IDENTIFIER, "ab\u{202E}c"), Some(DetailCode::ControlCharacter));
+        assert_eq!(code(FREE_TEXT, "ab\u{202E}c"), None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl Timestamp {
     /// or time (`2024-02-30`, `25:00:00`, a leap second) or a UTC year outside
     /// 1970-9999.
     pub fn parse(input: &str) -> Result<Self, TimestampError> {
-        let format_error = || TimestampError::Format(input.to_owned());
+        let format_error = || TimestampError::Format(excerpt(input));
         let bytes = input.as_bytes();
         if bytes.len() < 19 || !has_date_time_shape(&bytes[..19]) {
             return Err(format_error());
@@ -58,7 +58,7 @@ impl Timestamp {
 
         let utc = DateTime::<FixedOffset>::from_naive_utc_and_offset(local - offset, offset).naive_utc();
         if !(MIN_YEAR..=MAX_YEAR).contains(&utc.year()) {
-            return Err(TimestampError::OutOfRange(input.to_owned()));
+            return Err(TimestampError::OutOfRange(excerpt(input)));
         }
         Ok(Self::from_utc(utc))
     }
@@ -78,6 +78,17 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_api_string())
     }
+}
+
+/// Keeps error messages short: at most 40 characters of the rejected input.
+fn excerpt(input: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    if input.chars().count() <= MAX_CHARS {
+        return input.to_owned();
+    }
+    let mut short: String = input.chars().take(MAX_CHARS).collect();
+    short.push('…');
+    short
 }
 
 /// Checks `YYYY-MM-DD?HH:MM:SS` where `?` is a space, `T` or `t`.
@@ -199,6 +210,12 @@ mod tests {
         for text in cases {
             assert!(matches!(Timestamp::parse(text), Err(TimestampError::Format(_))), "{text:?}");
         }
+    }
+
+    #[test]
+    fn error_echoes_short_excerpt() {
+        let message = Timestamp::parse(&"\"".repeat(10_000)).unwrap_err().to_string();
+        assert!(message.len() < 300, "{} bytes", message.len());
     }
 
     #[test]

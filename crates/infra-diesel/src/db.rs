@@ -67,7 +67,7 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_size: 8, acquire_timeout: Duration::from_secs(5), sqlite_busy_timeout: Duration::from_secs(5) }
+        Self { max_size: 8, acquire_timeout: Duration::from_secs(3), sqlite_busy_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -190,6 +190,18 @@ fn enable_wal(url: &str, busy_timeout: Duration) -> anyhow::Result<()> {
     let mut conn = SqliteConnection::establish(url)?;
     conn.batch_execute(&format!("PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;", busy_timeout.as_millis()))?;
     Ok(())
+}
+
+/// Longest wait for a connection when checking readiness.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Runs `SELECT 1` on a pooled connection, waiting at most [`PING_TIMEOUT`] for one.
+pub(crate) fn ping(pools: &Pools) -> Result<(), StoreError> {
+    let result = match pools {
+        Pools::Postgres(pool) => pool.get_timeout(PING_TIMEOUT).map_err(pool_error)?.batch_execute("SELECT 1"),
+        Pools::Sqlite(pool) => pool.get_timeout(PING_TIMEOUT).map_err(pool_error)?.batch_execute("SELECT 1"),
+    };
+    result.map_err(|error| StoreError::Unavailable(Box::new(error)))
 }
 
 /// Takes a connection from a pool, mapping a timeout to [`StoreError::Unavailable`].

@@ -28,3 +28,13 @@ pub(crate) fn join_error(error: tokio::task::JoinError) -> StoreError {
 fn is_sqlite_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database table is locked")
 }
+
+/// Tells whether another attempt of the same transaction may succeed:
+/// PostgreSQL aborted it for a serialization failure or a deadlock.
+pub(crate) fn is_transient(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}

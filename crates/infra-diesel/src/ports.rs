@@ -1,13 +1,15 @@
 //! The domain's storage ports, implemented on [`Database`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::auth::{StoredToken, TokenHash};
 use domain::organization::{NewOrganization, Organization};
 use domain::plan::BatchPlanner;
 use domain::ports::{
-    AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, TaskStore, TokenRepository,
+    AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, Readiness, TaskStore,
+    TokenRepository,
 };
 use domain::project::{NewProject, Project};
 use domain::read::{ProjectFilter, TaskFilter};
@@ -16,6 +18,10 @@ use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
 use crate::backend::TxError;
 use crate::db::{Database, on_backend};
+use crate::error::is_transient;
+
+/// Attempts of one batch transaction before a deadlock or serialization failure reaches the client.
+const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
 
 impl Database {
     /// Applies pending migrations and returns the versions applied.
@@ -28,12 +34,29 @@ impl Database {
 }
 
 #[async_trait]
+impl Readiness for Database {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking(crate::db::ping).await
+    }
+}
+
+#[async_trait]
 impl TaskStore for Database {
     async fn apply_batch(&self, planner: Arc<BatchPlanner>) -> Result<AppliedBatch, ApplyError> {
-        let insert_token: i64 = rand::random();
-        let outcome =
-            self.blocking_write(move |pools| Ok(on_backend!(pools, apply_batch(&planner, insert_token)))).await?;
-        outcome.map_err(TxError::into_apply)
+        for attempt in 1.. {
+            let insert_token: i64 = rand::random();
+            let planner = Arc::clone(&planner);
+            let outcome =
+                self.blocking_write(move |pools| Ok(on_backend!(pools, apply_batch(&planner, insert_token)))).await?;
+            match outcome {
+                Err(TxError::Query(error)) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %error, "batch transaction conflicted with another writer, retrying");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + rand::random_range(0..10))).await;
+                }
+                other => return other.map_err(TxError::into_apply),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
     }
 
     async fn find_task(&self, id: TaskId) -> Result<Option<StoredTask>, StoreError> {

@@ -25,8 +25,13 @@ pub struct TestDatabase {
 }
 
 enum Cleanup {
+    /// Another handle owns the database.
+    None,
     Sqlite(#[expect(dead_code, reason = "held so the folder lives as long as the database")] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDatabase {
@@ -71,6 +76,14 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// Opens a second handle on a database that another handle owns; dropping it removes nothing.
+    ///
+    /// # Panics
+    /// Panics when the database cannot be opened.
+    pub async fn attach(url: &str) -> Self {
+        Self { database: connect_and_migrate(url).await, url: url.to_owned(), cleanup: Cleanup::None }
+    }
+
     /// Returns the column names of `table` in the migrated database, in order.
     ///
     /// # Panics

@@ -1,8 +1,9 @@
 //! Cycle check over the tree as it would be after the write.
 //!
-//! The stored tree has no cycle, so a cycle after the write goes through at
-//! least one planned row. Walking up from each row that has a parent, with
-//! planned rows overriding stored nodes, finds every such cycle.
+//! The stored tree has no cycle, so a cycle after the write goes through a
+//! planned row whose parent changes. Walking up from each such row, with
+//! planned rows overriding stored nodes, finds every cycle. Nodes already
+//! walked are remembered, so the whole check visits each node once.
 
 use std::collections::HashMap;
 
@@ -11,15 +12,27 @@ use crate::error::{DetailCode, ItemError};
 use crate::ids::TaskId;
 use crate::validate::TASKS_FIELD;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Node {
     Row(usize),
     Stored(TaskId),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// On the walk in progress.
+    OnPath,
+    /// Known to lead to a root, or to a cycle already reported.
+    Done,
+}
+
 /// Returns one error per item that set the parent of a row lying on a cycle.
+///
+/// `changed[row]` tells whether the row's parent differs from the stored one
+/// (every new row with a parent counts as changed).
 pub(super) fn find_cycles(
     rows: &[PlannedRow],
+    changed: &[bool],
     setters: &[Vec<(usize, &'static str)>],
     snapshot: &Snapshot,
 ) -> Vec<ItemError> {
@@ -34,25 +47,39 @@ pub(super) fn find_cycles(
         },
         Node::Stored(id) => snapshot.nodes.get(&id).and_then(|stored| stored.parent_id).map(node_of),
     };
-    // A walk longer than every known node has looped, whether or not through its start.
-    let max_steps = rows.len() + snapshot.nodes.len() + 1;
 
+    let mut marks: HashMap<Node, Mark> = HashMap::new();
     let mut errors = Vec::new();
-    for (row, planned) in rows.iter().enumerate() {
-        let mut current = parent_of(Node::Row(row));
-        let mut steps = 0;
+    for start in (0..rows.len()).filter(|row| changed[*row]) {
+        let mut path = Vec::new();
+        let mut current = Some(Node::Row(start));
         while let Some(node) = current {
-            if node == Node::Row(row) {
-                errors.extend(setters[row].iter().map(|(index, field)| cycle_error(*index, field, planned)));
-                break;
+            match marks.get(&node) {
+                Some(Mark::Done) => break,
+                Some(Mark::OnPath) => {
+                    // The path from `node` back to itself is a cycle: report every row on it.
+                    let cycle_start = path.iter().position(|step| *step == node).unwrap_or(0);
+                    for step in &path[cycle_start..] {
+                        if let Node::Row(row) = step {
+                            errors.extend(
+                                setters[*row].iter().map(|(index, field)| cycle_error(*index, field, &rows[*row])),
+                            );
+                        }
+                    }
+                    break;
+                }
+                None => {
+                    marks.insert(node, Mark::OnPath);
+                    path.push(node);
+                    current = parent_of(node);
+                }
             }
-            steps += 1;
-            if steps > max_steps {
-                break;
-            }
-            current = parent_of(node);
+        }
+        for node in path {
+            marks.insert(node, Mark::Done);
         }
     }
+    errors.sort_by_key(|error| error.index);
     errors
 }
 

@@ -136,7 +136,7 @@ macro_rules! backend_module {
             use domain::organization::{NewOrganization, Organization};
             use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, Snapshot, TaskNode, WritePlan};
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
-            use domain::project::{NewProject, Project};
+            use domain::project::{DEFAULT_ACTIVE, NewProject, Project};
             use domain::read::{ProjectFilter, TaskFilter};
             use domain::task::{Action, StoredTask};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};

@@ -121,18 +121,21 @@ pub(crate) fn upsert_projects(conn: &mut Conn, projects: &[NewProject]) -> Resul
 
 fn upsert_project_row(conn: &mut Conn, project: &NewProject) -> Result<(Project, Action), TxError> {
     {
-        let existing: Option<i64> = projects::table
+        let existing: Option<ProjectRow> = projects::table
             .filter(projects::organization_id.eq(project.organization_id.get()))
             .filter(projects::project_app_id.eq(project.app_id.as_str()))
-            .select(projects::id)
+            .select(ProjectRow::as_select())
             .first(conn)
             .optional()?;
+        // Fields the request left out keep their stored values.
+        let active = project.active.or(existing.as_ref().map(|row| row.active)).unwrap_or(DEFAULT_ACTIVE);
+        let created_at = project.created_at.map(Timestamp::as_naive).or(existing.as_ref().map(|row| row.created_at));
         let row = NewProjectRow {
             organization_id: project.organization_id.get(),
             project_app_id: project.app_id.as_str(),
             name: project.name.as_str(),
-            active: project.active,
-            created_at: project.created_at.as_naive(),
+            active,
+            created_at: created_at.unwrap_or(project.now.as_naive()),
             inserted_at: project.now.as_naive(),
             updated_at: project.now.as_naive(),
         };

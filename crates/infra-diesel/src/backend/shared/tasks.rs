@@ -15,7 +15,7 @@ pub(crate) fn apply_batch(conn: &mut Conn, planner: &BatchPlanner, insert_token:
         let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
         conn.lock_projects(&project_ids)?;
 
-        let snapshot = load_snapshot(conn, &refs)?;
+        let snapshot = load_snapshot(conn, planner, &refs)?;
         let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
         let rows = write_plan(conn, &plan, insert_token)?;
         Ok(AppliedBatch { plan, rows })
@@ -48,7 +48,7 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 }
 
 /// Reads everything the planner needs with a fixed number of set-based queries.
-fn load_snapshot(conn: &mut Conn, refs: &BatchRefs) -> Result<Snapshot, TxError> {
+fn load_snapshot(conn: &mut Conn, planner: &BatchPlanner, refs: &BatchRefs) -> Result<Snapshot, TxError> {
     let mut snapshot = Snapshot::default();
     let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
     let projects: Vec<(i64, i64)> = projects::table
@@ -78,8 +78,9 @@ fn load_snapshot(conn: &mut Conn, refs: &BatchRefs) -> Result<Snapshot, TxError>
         }
     }
 
-    let seeds = snapshot.ancestor_seeds(refs);
-    for node in load_ancestors(conn, &seeds)? {
+    let named = load_nodes(conn, &refs.parent_ids, false)?;
+    let chains = load_nodes(conn, &planner.ancestor_seeds(&snapshot), true)?;
+    for node in named.into_iter().chain(chains) {
         snapshot.nodes.insert(
             TaskId(node.id),
             TaskNode {
@@ -93,13 +94,21 @@ fn load_snapshot(conn: &mut Conn, refs: &BatchRefs) -> Result<Snapshot, TxError>
     Ok(snapshot)
 }
 
-/// Loads the seeds and all their ancestors in one recursive query.
-fn load_ancestors(conn: &mut Conn, seeds: &BTreeSet<TaskId>) -> Result<Vec<NodeRow>, TxError> {
-    if seeds.is_empty() {
+/// Loads the tree nodes of `ids`, and with `ancestors` of all their ancestors,
+/// in one recursive query.
+fn load_nodes(conn: &mut Conn, ids: &BTreeSet<TaskId>, ancestors: bool) -> Result<Vec<NodeRow>, TxError> {
+    if ids.is_empty() {
         return Ok(Vec::new());
     }
     // The ids are i64 values formatted by Rust, so inlining them cannot inject SQL.
-    let id_list = seeds.iter().map(|id| id.get().to_string()).collect::<Vec<_>>().join(",");
+    let id_list = ids.iter().map(|id| id.get().to_string()).collect::<Vec<_>>().join(",");
+    if !ancestors {
+        let query = format!(
+            "SELECT t.id, t.project_id, p.organization_id, t.parent_task_id \
+             FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id IN ({id_list})"
+        );
+        return Ok(diesel::sql_query(query).load(conn)?);
+    }
     let query = format!(
         "WITH RECURSIVE chain(id) AS ( \
              SELECT id FROM tasks WHERE id IN ({id_list}) \
