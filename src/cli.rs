@@ -98,6 +98,18 @@ pub struct ServeOptions {
     #[arg(long, env = "LEANMOTE_MAX_BODY_BYTES", default_value_t = api_actix::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Seconds a client may take to send a request body before it gets 408.
+    #[arg(long, env = "LEANMOTE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Requests per minute each token may make on this instance; 0 turns the limit off.
+    #[arg(long, env = "LEANMOTE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
+    pub rate_limit_per_minute: u32,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LEANMOTE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout_secs: u64,
+
     /// Demo mode: on an empty database only, create a demo organization,
     /// project 1 with three tasks, and a token, and print a ready curl command.
     /// LEANMOTE_DEMO accepts 1, true, yes or on (and 0, false, no, off).

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use api_actix::AppState;
+use std::time::Duration;
+
+use api_actix::{AppState, RateLimiter};
 use domain::auth::Authenticator;
 use domain::clock::{Clock, SystemClock};
 use domain::ingest::TaskIngestion;
@@ -14,15 +16,18 @@ use infra_diesel::Database;
 use crate::cli::ServeOptions;
 
 /// Builds the shared state of the HTTP handlers.
-pub fn app_state(database: &Database, max_body_bytes: usize) -> AppState {
+pub fn app_state(database: &Database, options: &ServeOptions) -> AppState {
     let store = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     AppState {
         ingestion: TaskIngestion::new(store.clone(), clock.clone()),
         projects: ProjectUpsert { projects: store.clone(), organizations: store.clone(), clock: clock.clone() },
         reader: Reader { tasks: store.clone(), projects: store.clone(), organizations: store.clone() },
-        authenticator: Authenticator::new(store, clock),
-        max_body_bytes,
+        authenticator: Authenticator::new(store.clone(), clock),
+        readiness: store,
+        rate_limiter: Arc::new(RateLimiter::new(options.rate_limit_per_minute)),
+        max_body_bytes: options.max_body_bytes,
+        body_timeout: Duration::from_secs(options.body_timeout_secs),
     }
 }
 
@@ -31,11 +36,12 @@ pub fn app_state(database: &Database, max_body_bytes: usize) -> AppState {
 /// # Errors
 /// Returns an error when demo setup fails or the address cannot be bound.
 pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()> {
-    let state = Arc::new(app_state(&database, options.max_body_bytes));
+    let state = Arc::new(app_state(&database, &options));
     let mut server = actix_web::HttpServer::new({
         let state = Arc::clone(&state);
         move || api_actix::app(Arc::clone(&state))
     });
+    server = server.shutdown_timeout(options.shutdown_timeout_secs);
     if let Some(workers) = options.workers {
         server = server.workers(usize::from(workers));
     }

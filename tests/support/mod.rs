@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
+pub mod proxy;
+
 use std::process::Stdio;
 
 use domain::admin::ProjectSpec;
@@ -16,7 +18,7 @@ use tokio::process::{Child, Command};
 
 /// A running `leanmote-api serve` process, killed on drop.
 pub struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub base_url: String,
     pub test: TestDatabase,
     /// Lines the process printed on standard output after the listening line.
@@ -100,7 +102,8 @@ pub async fn tenant(test: &TestDatabase, name: &str, seed_tasks: usize) -> Tenan
     };
     let (project, _) = admin.upsert_project(spec).await.unwrap();
     if seed_tasks > 0 {
-        let state = leanmote_api::serve::app_state(&test.database, 1 << 20);
+        let store = std::sync::Arc::new(test.database.clone());
+        let ingestion = domain::ingest::TaskIngestion::new(store, std::sync::Arc::new(domain::clock::SystemClock));
         let caller = Caller { token_id: TokenId(0), label: "seed".into(), scope: Scope::new([organization.id]) };
         let inputs = (1..=seed_tasks)
             .map(|number| TaskInput {
@@ -111,7 +114,7 @@ pub async fn tenant(test: &TestDatabase, name: &str, seed_tasks: usize) -> Tenan
                 ..TaskInput::default()
             })
             .collect();
-        state.ingestion.ingest(&caller, inputs).await.unwrap();
+        ingestion.ingest(&caller, inputs).await.unwrap();
     }
     let (_, secret) = admin.create_token(name, vec![organization.id], None, rand::random()).await.unwrap();
     Tenant { organization: organization.id, project: project.id, token: secret.expose().to_owned() }
@@ -152,4 +155,37 @@ pub fn task(project: ProjectId, app_id: &str) -> Value {
         "task_name": format!("Task {app_id}"),
         "created_at": "2024-01-20 09:00:00",
     })
+}
+
+/// Sends `{"tasks": tasks}` and returns only the status, for load loops.
+pub async fn post_status(client: &reqwest::Client, url: &str, token: &str, tasks: &Value) -> u16 {
+    let body = serde_json::json!({ "tasks": tasks }).to_string();
+    let response =
+        client.post(url).header("Authorization", token).header("Content-Type", "application/json").body(body);
+    response.send().await.expect("send request").status().as_u16()
+}
+
+impl Server {
+    /// Returns the process id, to send signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait(mut self) -> Option<i32> {
+        self.child.wait().await.ok().and_then(|status| status.code())
+    }
+
+    /// Kills the process with SIGKILL and hands back its database.
+    pub async fn kill_hard(mut self) -> TestDatabase {
+        self.child.kill().await.expect("SIGKILL the server");
+        self.test
+    }
+}
+
+/// Sends `signal` (such as "TERM") to a process.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status =
+        std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }

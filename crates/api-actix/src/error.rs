@@ -29,8 +29,14 @@ pub enum ApiError {
     BadRequest(String),
     #[error("unsupported content type {0:?}; send the body as JSON with `Content-Type: application/json`")]
     UnsupportedMediaType(String),
+    #[error("unsupported Content-Encoding {0:?}; send the body uncompressed")]
+    UnsupportedEncoding(String),
     #[error("the request body is larger than the limit of {limit} bytes; split the batch into smaller requests")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} seconds; send it faster or in smaller batches")]
+    RequestTimeout { seconds: u64 },
+    #[error("the token exceeded its limit of {limit} requests per minute; retry after {retry_after} seconds")]
+    RateLimited { limit: u32, retry_after: u64 },
     #[error("no route matches {method} {path}; see the API reference for the available routes")]
     RouteNotFound { method: String, path: String },
     #[error("method {method} is not allowed on {path}; use {allowed}")]
@@ -75,8 +81,10 @@ impl ApiError {
                 ErrorClass::InvalidReference => "invalid_reference",
             },
             Self::BadRequest(_) => "malformed_request",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::RequestTimeout { .. } => "request_timeout",
+            Self::RateLimited { .. } => "rate_limited",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Unavailable(_) => "service_unavailable",
@@ -95,8 +103,10 @@ impl ResponseError for ApiError {
                 ErrorClass::NotFound => StatusCode::NOT_FOUND,
             },
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -130,6 +140,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
             }
             Self::MethodNotAllowed { allowed, .. } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));

@@ -4,27 +4,34 @@
 //! JSON decoding, token extraction and the mapping of errors to statuses.
 //! No business rule lives here.
 
+mod body;
 mod decode;
 mod error;
 mod logging;
+mod rate_limit;
 mod reads;
 mod response;
 mod routes;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 use domain::auth::Authenticator;
 use domain::ingest::TaskIngestion;
+use domain::ports::Readiness;
 use domain::project_upsert::ProjectUpsert;
 use domain::read::Reader;
 
 pub use error::ApiError;
+pub use rate_limit::RateLimiter;
 
 /// Default limit on a request body: room for 1000 tasks with every field at its maximum length.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Default time a client may take to send a request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// State shared by the handlers.
 #[derive(Clone)]
@@ -33,8 +40,12 @@ pub struct AppState {
     pub projects: ProjectUpsert,
     pub reader: Reader,
     pub authenticator: Authenticator,
+    pub readiness: Arc<dyn Readiness>,
+    pub rate_limiter: Arc<RateLimiter>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Longest time a client may take to send a request body.
+    pub body_timeout: Duration,
 }
 
 /// Builds the actix application with every route, JSON errors for unknown
@@ -54,5 +65,6 @@ pub fn app(
         .app_data(web::Data::from(state))
         .configure(routes::configure)
         .default_service(web::to(routes::route_not_found))
+        .wrap(actix_web::middleware::from_fn(rate_limit::add_headers))
         .wrap(actix_web::middleware::from_fn(logging::log_request))
 }

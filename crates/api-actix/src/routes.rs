@@ -1,10 +1,11 @@
 //! Routes and handlers.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::decode::{self, read_body, require_json, task_batch};
+use crate::body::{read_body, require_identity_encoding, require_json};
+use crate::decode;
 use crate::error::ApiError;
 use crate::response::{ProjectProcessed, ProjectsProcessed, TasksProcessed};
 use crate::{AppState, reads};
@@ -39,6 +40,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET, POST"))),
         )
         .service(
+            web::resource("/readyz")
+                .route(web::get().to(readyz))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        )
+        .service(
             web::resource("/healthz")
                 .route(web::get().to(healthz))
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
@@ -53,8 +59,9 @@ async fn post_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &request).await?;
     require_json(&request)?;
-    let body = read_body(&request, payload, state.max_body_bytes).await?;
-    let inputs = task_batch(&body)?;
+    require_identity_encoding(&request)?;
+    let body = read_body(&request, payload, state.max_body_bytes, state.body_timeout).await?;
+    let inputs = decode_off_worker(body, decode::task_batch).await?;
 
     let processed = state.ingestion.ingest(&caller, inputs).await?;
     let created = processed.iter().filter(|task| task.action == domain::task::Action::Created).count();
@@ -75,8 +82,9 @@ async fn post_project(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &request).await?;
     require_json(&request)?;
-    let body = read_body(&request, payload, state.max_body_bytes).await?;
-    match decode::projects(&body)? {
+    require_identity_encoding(&request)?;
+    let body = read_body(&request, payload, state.max_body_bytes, state.body_timeout).await?;
+    match decode_off_worker(body, decode::projects).await? {
         decode::ProjectBody::One(input) => {
             let (project, action) = state.projects.upsert(&caller, input).await?;
             let (project_id, action_name) = (project.id.get(), action.as_str());
@@ -96,9 +104,46 @@ async fn post_project(
     }
 }
 
+/// Bodies above this size are decoded on the blocking pool, so that a large
+/// upload does not stall the other requests of its worker thread.
+const DECODE_INLINE_MAX_BYTES: usize = 256 * 1024;
+
+/// Decodes a body with `decode`, on the blocking pool when it is large.
+async fn decode_off_worker<T: Send + 'static>(
+    body: actix_web::web::Bytes,
+    decode: fn(&[u8]) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if body.len() <= DECODE_INLINE_MAX_BYTES {
+        return decode(&body);
+    }
+    web::block(move || decode(&body)).await.map_err(|error| {
+        ApiError::Internal(domain::StoreError::internal(format!(
+            "decoding a body on the blocking pool failed: {error}"
+        )))
+    })?
+}
+
+/// Authenticates the request's token and counts the request against the token's rate limit.
 pub async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain::auth::Caller, ApiError> {
     let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
-    Ok(state.authenticator.authenticate(authorization).await?)
+    let caller = state.authenticator.authenticate(authorization).await?;
+    if let Some(decision) = state.rate_limiter.check(caller.token_id, std::time::Instant::now()) {
+        request.extensions_mut().insert(decision);
+        if !decision.allowed {
+            tracing::warn!(token.id = caller.token_id.get(), limit = decision.limit, "rate limit reached");
+            return Err(ApiError::RateLimited {
+                limit: decision.limit,
+                retry_after: decision.reset_after.as_secs().max(1),
+            });
+        }
+    }
+    Ok(caller)
+}
+
+/// `GET /readyz`: 200 when storage answers, 503 otherwise.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.readiness.ping().await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 
 /// `GET /healthz`: returns 200 while the process is alive.

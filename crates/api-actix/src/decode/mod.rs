@@ -1,112 +1,21 @@
-//! Decoding of request bodies into the domain's raw inputs.
+//! Decoding of JSON request bodies into the domain's raw inputs.
 //!
-//! Type errors of single fields are kept per field (as `FieldInput::WrongType`)
-//! so that the domain can list every failing field of every item at once.
+//! Only the API's fields are kept: unknown fields are skipped without being
+//! built in memory, and a key repeated in one object is rejected. Type errors
+//! of single fields are kept per field (as `FieldInput::WrongType`), so that
+//! the domain can list every failing field of every item at once.
 
-use actix_web::HttpRequest;
-use actix_web::http::header;
-use actix_web::web::{Bytes, BytesMut, Payload};
+mod json;
+
 use domain::Rejection;
 use domain::error::{DetailCode, ItemError};
 use domain::ingest::check_batch_size;
 use domain::input::{FieldInput, TaskInput};
 use domain::project_upsert::ProjectInput;
-use futures_util::StreamExt;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use self::json::{List, RawProject, RawProjectBody, RawTask, RawTaskBody, Slot};
 use crate::error::ApiError;
-
-/// Accepts a missing `Content-Type` or any form of `application/json`.
-///
-/// # Errors
-/// Returns [`ApiError::UnsupportedMediaType`] for any other explicit type.
-pub fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
-    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let text = value.to_str().unwrap_or_default();
-    let essence = text.split(';').next().unwrap_or_default().trim();
-    if essence.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(text.to_owned()))
-    }
-}
-
-/// Reads the whole body, stopping as soon as it passes `limit` bytes.
-///
-/// # Errors
-/// Returns [`ApiError::PayloadTooLarge`] past the limit, and
-/// [`ApiError::BadRequest`] when the client breaks off the body.
-pub async fn read_body(request: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| ApiError::BadRequest(format!("failed to read the request body: {error}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// Decodes `{"tasks": [...]}` into raw task inputs.
-///
-/// # Errors
-/// Returns [`ApiError::BadRequest`] for a body that is not JSON, and
-/// [`ApiError::Rejected`] when the shape is wrong: not an object, `tasks`
-/// missing or not an array, a batch size outside 1-1000, items that are not objects.
-pub fn task_batch(body: &[u8]) -> Result<Vec<TaskInput>, ApiError> {
-    let value = json_body(body, "{\"tasks\": [...]}")?;
-    let Value::Object(mut root) = value else {
-        return Err(shape_error(
-            "body",
-            DetailCode::InvalidType,
-            format!("expected a JSON object with a \"tasks\" array, got {}", type_name(&value)),
-        ));
-    };
-    let items = match root.remove("tasks") {
-        None | Some(Value::Null) => {
-            return Err(shape_error(
-                "tasks",
-                DetailCode::Missing,
-                "is required; send an array of task objects".to_owned(),
-            ));
-        }
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(shape_error(
-                "tasks",
-                DetailCode::InvalidType,
-                format!("expected an array of task objects, got {}", type_name(&other)),
-            ));
-        }
-    };
-    check_batch_size(items.len()).map_err(ApiError::Rejected)?;
-
-    let mut inputs = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match item {
-            Value::Object(fields) => inputs.push(task_input(fields)),
-            other => errors.push(ItemError {
-                index: Some(index),
-                field: format!("tasks[{index}]"),
-                code: DetailCode::InvalidType,
-                message: format!("expected a task object, got {}", type_name(&other)),
-            }),
-        }
-    }
-    if errors.is_empty() { Ok(inputs) } else { Err(ApiError::Rejected(Rejection::new(errors))) }
-}
 
 /// A project request: one object, or `{"projects": [...]}`.
 pub enum ProjectBody {
@@ -114,75 +23,117 @@ pub enum ProjectBody {
     Batch(Vec<ProjectInput>),
 }
 
+/// Decodes `{"tasks": [...]}` into raw task inputs.
+///
+/// # Errors
+/// Returns [`ApiError::BadRequest`] for a body that is not JSON or repeats a
+/// key, and [`ApiError::Rejected`] when the shape is wrong: not an object,
+/// `tasks` missing or not an array, a batch size outside 1-1000, items that
+/// are not objects.
+pub fn task_batch(body: &[u8]) -> Result<Vec<TaskInput>, ApiError> {
+    let root: RawTaskBody = parse_object(body, "{\"tasks\": [...]}")?;
+    let slots = list_items(root.tasks, "tasks", "task")?;
+    check_batch_size(slots.len()).map_err(ApiError::Rejected)?;
+    objects_or_errors(slots, "tasks", "task").map(|items| items.into_iter().map(task_input).collect())
+}
+
 /// Decodes one project object, or a `{"projects": [...]}` batch.
 ///
 /// # Errors
-/// Returns [`ApiError::BadRequest`] for a body that is not JSON, and
-/// [`ApiError::Rejected`] when its shape is wrong.
+/// Returns [`ApiError::BadRequest`] for a body that is not JSON or repeats a
+/// key, and [`ApiError::Rejected`] when its shape is wrong.
 pub fn projects(body: &[u8]) -> Result<ProjectBody, ApiError> {
-    let example = "{\"project_app_id\": ..., \"name\": ..., \"organization_id\": ...}";
-    let Value::Object(mut fields) = json_body(body, example)? else {
-        let message = "expected a JSON object describing one project, or {\"projects\": [...]}".to_owned();
-        return Err(shape_error("body", DetailCode::InvalidType, message));
-    };
-    let items = match fields.remove("projects") {
-        None => return Ok(ProjectBody::One(project(fields))),
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            let message = format!("expected an array of project objects, got {}", type_name(&other));
-            return Err(shape_error("projects", DetailCode::InvalidType, message));
-        }
-    };
-    let mut inputs = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match item {
-            Value::Object(fields) => inputs.push(project(fields)),
-            other => errors.push(ItemError {
-                index: Some(index),
-                field: format!("projects[{index}]"),
-                code: DetailCode::InvalidType,
-                message: format!("expected a project object, got {}", type_name(&other)),
-            }),
-        }
+    let root: RawProjectBody =
+        parse_object(body, "{\"project_app_id\": ..., \"name\": ..., \"organization_id\": ...}")?;
+    if root.projects.is_none() {
+        return Ok(ProjectBody::One(project_input(root.into_project())));
     }
-    if errors.is_empty() { Ok(ProjectBody::Batch(inputs)) } else { Err(ApiError::Rejected(Rejection::new(errors))) }
+    let slots = list_items(root.projects, "projects", "project")?;
+    objects_or_errors(slots, "projects", "project")
+        .map(|items| ProjectBody::Batch(items.into_iter().map(project_input).collect()))
 }
 
-fn project(mut fields: Map<String, Value>) -> ProjectInput {
-    ProjectInput {
-        project_app_id: string(fields.remove("project_app_id")),
-        name: string(fields.remove("name")),
-        organization_id: integer(fields.remove("organization_id")),
-        active: flag(fields.remove("active")),
-        created_at: string(fields.remove("created_at")),
-    }
-}
-
-/// Parses a non-empty JSON body; `example` shows the expected shape in the error.
-fn json_body(body: &[u8], example: &str) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+/// Parses a body that must be one JSON object.
+fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+    let Some(first) = body.iter().find(|byte| !byte.is_ascii_whitespace()) else {
         return Err(ApiError::BadRequest(format!("the request body is empty; send a JSON object such as {example}")));
+    };
+    if *first != b'{' {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|error| ApiError::BadRequest(format!("the request body is not valid JSON: {error}")))?;
+        let found = match first {
+            b'[' => "an array",
+            b'"' => "a string",
+            b't' | b'f' => "a boolean",
+            b'n' => "null",
+            b'-' | b'0'..=b'9' => "a number",
+            _ => "another JSON value",
+        };
+        let message = format!("expected a JSON object such as {example}, got {found}");
+        return Err(shape_error("body", DetailCode::InvalidType, message));
     }
     serde_json::from_slice(body)
         .map_err(|error| ApiError::BadRequest(format!("the request body is not valid JSON: {error}")))
+}
+
+/// Unwraps the list field of a body, or explains why it is unusable.
+fn list_items<T>(list: Option<List<T>>, field: &str, noun: &str) -> Result<Vec<Slot<T>>, ApiError> {
+    match list {
+        None | Some(List::Null) => {
+            Err(shape_error(field, DetailCode::Missing, format!("is required; send an array of {noun} objects")))
+        }
+        Some(List::Items(slots)) => Ok(slots),
+        Some(List::Other(found)) => Err(shape_error(
+            field,
+            DetailCode::InvalidType,
+            format!("expected an array of {noun} objects, got {found}"),
+        )),
+    }
+}
+
+/// Keeps the object items, or lists every item that is not an object.
+fn objects_or_errors<T>(slots: Vec<Slot<T>>, field: &str, noun: &str) -> Result<Vec<T>, ApiError> {
+    let mut items = Vec::with_capacity(slots.len());
+    let mut errors = Vec::new();
+    for (index, slot) in slots.into_iter().enumerate() {
+        match slot {
+            Slot::Object(item) => items.push(item),
+            Slot::Other(found) => errors.push(ItemError {
+                index: Some(index),
+                field: format!("{field}[{index}]"),
+                code: DetailCode::InvalidType,
+                message: format!("expected a {noun} object, got {found}"),
+            }),
+        }
+    }
+    if errors.is_empty() { Ok(items) } else { Err(ApiError::Rejected(Rejection::new(errors))) }
 }
 
 fn shape_error(field: &str, code: DetailCode, message: String) -> ApiError {
     ApiError::Rejected(Rejection::new(vec![ItemError { index: None, field: field.to_owned(), code, message }]))
 }
 
-fn task_input(mut fields: Map<String, Value>) -> TaskInput {
+fn task_input(raw: RawTask) -> TaskInput {
     TaskInput {
-        project_id: integer(fields.remove("project_id")),
-        task_app_id: string(fields.remove("task_app_id")),
-        task_name: string(fields.remove("task_name")),
-        created_at: string(fields.remove("created_at")),
-        task_url: string(fields.remove("task_url")),
-        owner_id: string(fields.remove("owner_id")),
-        owner_name: string(fields.remove("owner_name")),
-        parent_task_id: integer(fields.remove("parent_task_id")),
-        parent_task_app_id: string(fields.remove("parent_task_app_id")),
+        project_id: integer(raw.project_id),
+        task_app_id: string(raw.task_app_id),
+        task_name: string(raw.task_name),
+        created_at: string(raw.created_at),
+        task_url: string(raw.task_url),
+        owner_id: string(raw.owner_id),
+        owner_name: string(raw.owner_name),
+        parent_task_id: integer(raw.parent_task_id),
+        parent_task_app_id: string(raw.parent_task_app_id),
+    }
+}
+
+fn project_input(raw: RawProject) -> ProjectInput {
+    ProjectInput {
+        project_app_id: string(raw.project_app_id),
+        name: string(raw.name),
+        organization_id: integer(raw.organization_id),
+        active: flag(raw.active),
+        created_at: string(raw.created_at),
     }
 }
 
@@ -191,8 +142,8 @@ fn integer(value: Option<Value>) -> FieldInput<i64> {
         None => FieldInput::Absent,
         Some(Value::Null) => FieldInput::Null,
         Some(Value::Number(number)) => match number.as_i64() {
-            Some(integer) if number.is_i64() || number.is_u64() => FieldInput::Value(integer),
-            _ => FieldInput::WrongType(format!("expected a JSON integer between 1 and {}, got {number}", i64::MAX)),
+            Some(integer) => FieldInput::Value(integer),
+            None => FieldInput::WrongType(format!("expected a JSON integer between 1 and {}, got {number}", i64::MAX)),
         },
         Some(other) => FieldInput::WrongType(format!("expected a JSON integer such as 1, got {}", type_name(&other))),
     }

@@ -3,6 +3,7 @@
 use actix_web::test::TestRequest;
 
 use super::*;
+use crate::body::require_json;
 
 fn rejected_fields(result: Result<Vec<TaskInput>, ApiError>) -> Vec<(String, DetailCode)> {
     match result {
@@ -65,6 +66,32 @@ fn wrong_shapes_rejected() {
 }
 
 #[test]
+fn duplicate_keys_rejected() {
+    for body in [&br#"{"tasks":[],"tasks":[{}]}"#[..], br#"{"tasks":[{"task_name":"a","task_name":"b"}]}"#] {
+        assert!(matches!(task_batch(body), Err(ApiError::BadRequest(_))), "{:?}", String::from_utf8_lossy(body));
+    }
+    assert!(matches!(projects(br#"{"organization_id":2,"organization_id":1}"#), Err(ApiError::BadRequest(_))));
+}
+
+#[test]
+fn unknown_fields_skipped() {
+    let padding = format!("[{}0]", "0,".repeat(10_000));
+    let body = format!(r#"{{"padding":{padding},"tasks":[{{"extra":{padding},"task_name":"x"}}]}}"#);
+    let inputs = task_batch(body.as_bytes()).unwrap();
+    assert_eq!(inputs[0].task_name, FieldInput::Value("x".into()));
+}
+
+#[test]
+fn project_forms_decoded() {
+    assert!(matches!(projects(br#"{"name":"A","organization_id":1}"#), Ok(ProjectBody::One(_))));
+    let Ok(ProjectBody::Batch(items)) = projects(br#"{"projects":[{"name":"A"},{"name":"B"}]}"#) else {
+        panic!("a batch")
+    };
+    assert_eq!(items.len(), 2);
+    assert!(matches!(projects(br#"{"projects":[1]}"#), Err(ApiError::Rejected(_))));
+}
+
+#[test]
 fn malformed_json_rejected() {
     for body in [&b""[..], b"  ", b"{", b"{\"tasks\": [", b"not json", b"{\"tasks\":[{\"project_id\":1e400}]}"] {
         assert!(matches!(task_batch(body), Err(ApiError::BadRequest(_))), "{:?}", String::from_utf8_lossy(body));
@@ -74,7 +101,9 @@ fn malformed_json_rejected() {
 #[test]
 fn deep_nesting_rejected() {
     let body = format!("{{\"tasks\":[{}{}]}}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(matches!(task_batch(body.as_bytes()), Err(ApiError::BadRequest(_))));
+    assert_eq!(rejected_fields(task_batch(body.as_bytes())), vec![("tasks[0]".to_owned(), DetailCode::InvalidType)]);
+    let body = format!("{{\"tasks\":[{{\"task_name\":{}{}}}]}}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(matches!(task_batch(body.as_bytes()), Err(ApiError::BadRequest(_))), "serde_json's recursion limit");
 }
 
 #[test]

@@ -31,6 +31,8 @@ fn every_error_maps_to_its_status() {
         (ApiError::BadRequest("bad json".into()), 400, "malformed_request"),
         (ApiError::UnsupportedMediaType("text/plain".into()), 415, "unsupported_media_type"),
         (ApiError::PayloadTooLarge { limit: 10 }, 413, "payload_too_large"),
+        (ApiError::RequestTimeout { seconds: 30 }, 408, "request_timeout"),
+        (ApiError::RateLimited { limit: 5, retry_after: 9 }, 429, "rate_limited"),
         (ApiError::RouteNotFound { method: "GET".into(), path: "/x".into() }, 404, "route_not_found"),
         (
             ApiError::MethodNotAllowed { method: "GET".into(), path: "/x".into(), allowed: "POST" },
