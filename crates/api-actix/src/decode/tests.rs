@@ -126,3 +126,58 @@ fn other_content_types_rejected() {
         assert!(matches!(require_json(&request), Err(ApiError::UnsupportedMediaType(_))), "{value}");
     }
 }
+
+/// Any JSON value in a task field.
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |number| number.is_finite()).prop_map(Value::from),
+        "\\PC{0,30}".prop_map(Value::String),
+        "[0-9: T+Z.-]{0,30}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| proptest::collection::vec(inner, 0..4).prop_map(Value::Array))
+}
+
+const FIELDS: [&str; 10] = [
+    "project_id",
+    "task_app_id",
+    "task_name",
+    "created_at",
+    "task_url",
+    "owner_id",
+    "owner_name",
+    "parent_task_id",
+    "parent_task_app_id",
+    "unknown",
+];
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let _ = task_batch(&body);
+        let _ = projects(&body);
+    }
+
+    #[test]
+    fn arbitrary_items_decode_and_validate(
+        items in proptest::collection::vec(proptest::collection::btree_map(proptest::sample::select(&FIELDS[..]), json_value(), 0..10), 1..5)
+    ) {
+        let tasks: Vec<Value> = items
+            .into_iter()
+            .map(|fields| Value::Object(fields.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()))
+            .collect();
+        let body = serde_json::json!({ "tasks": tasks }).to_string();
+        let inputs = task_batch(body.as_bytes()).expect("objects in an array always decode");
+        for (index, input) in inputs.into_iter().enumerate() {
+            if let Err(errors) = domain::validate::validate_task(index, input) {
+                for error in errors {
+                    proptest::prop_assert!(error.field.starts_with(&format!("tasks[{index}].")), "{}", error.field);
+                    proptest::prop_assert!(!error.message.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Per-token rate limits, body time limits, health and readiness.
+
+mod support;
+
+use infra_diesel::testing::TestDatabase;
+use serde_json::{Value, json};
+use support::{post_raw, start, start_with, task, tenant};
+
+async fn rate_limit_per_token(test: TestDatabase) {
+    let acme = tenant(&test, "acme", 0).await;
+    let globex = tenant(&test, "globex", 0).await;
+    let server = start_with(test, &[], &[("LEANMOTE_RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let client = reqwest::Client::new();
+    let send = |token: &str| {
+        client
+            .post(server.url("/api/v1/tasks"))
+            .header("Authorization", token.to_owned())
+            .json(&json!({"tasks": [task(acme.project, "LIMITED")]}))
+            .send()
+    };
+
+    for remaining in ["2", "1", "0"] {
+        let response = send(&acme.token).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+        assert!(response.headers().contains_key("x-ratelimit-reset"));
+    }
+    let refused = send(&acme.token).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    let other =
+        client.get(server.url("/api/v1/organizations")).header("Authorization", &globex.token).send().await.unwrap();
+    assert_eq!(other.status().as_u16(), 200, "another token has its own budget");
+}
+
+async fn stalled_body_gets_408(test: TestDatabase) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start_with(test, &[], &[("LEANMOTE_BODY_TIMEOUT_SECS", "1")]).await;
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/tasks HTTP/1.1\r\nHost: test\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"ta",
+        acme.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+async fn health_and_readiness(test: TestDatabase) {
+    let server = start(test).await;
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], status);
+    }
+}
+
+async fn compressed_body_is_415(test: TestDatabase) {
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start(test).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v1/tasks"))
+        .header("Authorization", &acme.token)
+        .header("Content-Encoding", "gzip")
+        .json(&json!({"tasks": [task(acme.project, "GZ")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let (status, _) = post_raw(
+        &server.url("/api/v1/tasks"),
+        Some(&acme.token),
+        None,
+        json!({"tasks": [task(acme.project, "PLAIN")]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+infra_diesel::backend_tests!(rate_limit_per_token, stalled_body_gets_408, health_and_readiness, compressed_body_is_415);
