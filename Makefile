@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: help run build test lint check-domain-purity fmt clean-data
+.PHONY: help run build test lint check-domain-purity fmt clean-data bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ check-domain-purity: ## Fail when the domain crate depends on diesel, actix or t
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+
+bench: ## Benchmark the service against direct database writes (BENCH_ARGS="--tasks 2000" for a quick run)
+	$(CARGO) run --release -p leanmote-bench -- $(BENCH_ARGS)
 
 clean-data: ## Delete the default SQLite database under ./data
 	rm -rf ./data

@@ -15,8 +15,8 @@ use support::{Server, post_tasks, start, task, tenant};
 
 const KEYS: usize = 60;
 
-/// A batch over every key, in an order that depends on `seed`, half of them
-/// naming their parent by key so parents created by one batch serve another.
+/// Builds a batch over every key, in an order that depends on `seed`, half of
+/// them naming their parent by key so parents created by one batch serve another.
 fn overlapping_batch(project: domain::ProjectId, seed: usize) -> Value {
     let mut keys: Vec<usize> = (0..KEYS).collect();
     keys.rotate_left(seed * 7 % KEYS);

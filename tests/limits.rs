@@ -26,12 +26,12 @@ async fn rate_limit_per_token(test: TestDatabase) {
         assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
         assert!(response.headers().contains_key("x-ratelimit-reset"));
     }
-    let refused = send(&acme.token).await.unwrap();
-    assert_eq!(refused.status().as_u16(), 429);
-    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let rejected = send(&acme.token).await.unwrap();
+    assert_eq!(rejected.status().as_u16(), 429);
+    let retry_after: u64 = rejected.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
-    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
-    let body: Value = refused.json().await.unwrap();
+    assert_eq!(rejected.headers()["x-ratelimit-remaining"], "0");
+    let body: Value = rejected.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
 
     let other =

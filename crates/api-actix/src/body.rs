@@ -77,7 +77,7 @@ async fn read_limited(request: &HttpRequest, mut payload: Payload, limit: usize)
         body.extend_from_slice(&chunk);
     }
     // A client that closes its side early ends the body without an error, so compare with what it announced.
-    // NOTE: a chunked body that ends without its last chunk cannot be told apart here, because
+    // NOTE: a chunked body that ends without its last chunk cannot be detected here, because
     // actix-http reports the closed connection as a normal end of body.
     if declared.is_some_and(|length| length != body.len()) {
         return Err(ApiError::BadRequest(format!(

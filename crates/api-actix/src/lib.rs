@@ -44,7 +44,7 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// Longest time a client may take to send a request body.
+    /// Maximum time a client may take to send a request body.
     pub body_timeout: Duration,
 }
 

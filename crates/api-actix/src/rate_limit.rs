@@ -16,7 +16,7 @@ use domain::TokenId;
 
 /// Length of one counting window.
 const WINDOW: Duration = Duration::from_secs(60);
-/// Windows are pruned once the map holds this many tokens.
+/// Windows are pruned once the map contains this many tokens.
 const PRUNE_ABOVE: usize = 10_000;
 
 /// The state of a token's window after counting one request.
@@ -100,9 +100,9 @@ mod tests {
         let token = TokenId(1);
         assert_eq!(limiter.check(token, start).map(|decision| decision.remaining), Some(1));
         assert_eq!(limiter.check(token, start).map(|decision| decision.remaining), Some(0));
-        let refused = limiter.check(token, start + Duration::from_secs(10)).unwrap();
-        assert!(!refused.allowed);
-        assert_eq!(refused.reset_after, Duration::from_secs(50));
+        let rejected = limiter.check(token, start + Duration::from_secs(10)).unwrap();
+        assert!(!rejected.allowed);
+        assert_eq!(rejected.reset_after, Duration::from_secs(50));
         assert!(limiter.check(token, start + WINDOW).unwrap().allowed);
     }
 

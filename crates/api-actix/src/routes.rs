@@ -140,7 +140,7 @@ pub async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<dom
     Ok(caller)
 }
 
-/// `GET /readyz`: 200 when storage answers, 503 otherwise.
+/// `GET /readyz`: 200 when storage responds to a query, 503 otherwise.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.readiness.ping().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
