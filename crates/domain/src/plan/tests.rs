@@ -310,3 +310,28 @@ fn action_names_match_api() {
     assert_eq!(Action::Created.as_str(), "created");
     assert_eq!(Action::Updated.as_str(), "updated");
 }
+
+#[test]
+fn unchanged_parents_need_no_ancestors() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    store(&mut snapshot, 11, 1, "B", Some(10));
+    store(&mut snapshot, 12, 1, "C", None);
+    let same = planner(vec![with_parent_key(input(1, "B"), "A"), with_parent_id(input(1, "B"), 10), input(1, "A")]);
+    assert!(same.ancestor_seeds(&snapshot).is_empty(), "an unchanged tree needs no walk");
+
+    let moved = planner(vec![with_parent_key(input(1, "B"), "C")]);
+    assert_eq!(moved.ancestor_seeds(&snapshot), BTreeSet::from([TaskId(12)]));
+}
+
+#[test]
+fn long_stored_chain_checked_once() {
+    // A 5000-deep stored chain, and a batch that moves its root under its deepest task.
+    let mut snapshot = world();
+    store(&mut snapshot, 1, 1, "N-1", None);
+    for id in 2..=5000 {
+        store(&mut snapshot, id, 1, &format!("N-{id}"), Some(id - 1));
+    }
+    let rejection = planner(vec![with_parent_id(input(1, "N-1"), 5000)]).plan(&snapshot).unwrap_err();
+    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentCycle)]);
+}
