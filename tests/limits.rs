@@ -69,6 +69,8 @@ async fn health_and_readiness(test: TestDatabase) {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"], status);
     }
+    let document: Value = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    assert!(document["paths"]["/api/v1/tasks"]["post"].is_object());
 }
 
 async fn compressed_body_is_415(test: TestDatabase) {

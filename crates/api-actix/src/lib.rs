@@ -8,6 +8,7 @@ mod body;
 mod decode;
 mod error;
 mod logging;
+pub mod openapi;
 mod rate_limit;
 mod reads;
 mod response;

@@ -40,6 +40,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET, POST"))),
         )
         .service(
+            web::resource("/api/v1/openapi.json")
+                .route(web::get().to(openapi_json))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        )
+        .service(
             web::resource("/readyz")
                 .route(web::get().to(readyz))
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
@@ -144,6 +149,12 @@ pub async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<dom
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.readiness.ping().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+}
+
+/// `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of this API.
+async fn openapi_json() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
 }
 
 /// `GET /healthz`: returns 200 while the process is alive.

@@ -17,6 +17,21 @@ use serde_json::Value;
 use self::json::{List, RawProject, RawProjectBody, RawTask, RawTaskBody, Slot};
 use crate::error::ApiError;
 
+/// Names of the task fields the decoder reads; every other key is ignored.
+/// Tests check it against the decoder and the OpenAPI document.
+#[cfg(test)]
+pub const TASK_FIELDS: [&str; 9] = [
+    "project_id",
+    "task_app_id",
+    "task_name",
+    "created_at",
+    "task_url",
+    "owner_id",
+    "owner_name",
+    "parent_task_id",
+    "parent_task_app_id",
+];
+
 /// A project request: one object, or `{"projects": [...]}`.
 pub enum ProjectBody {
     One(ProjectInput),

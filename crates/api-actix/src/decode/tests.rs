@@ -181,3 +181,23 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn every_listed_field_read() {
+    for field in TASK_FIELDS {
+        let body = format!(r#"{{"tasks":[{{"{field}":[]}}]}}"#);
+        let input = task_batch(body.as_bytes()).unwrap().remove(0);
+        let wrong = [
+            matches!(input.project_id, FieldInput::WrongType(_)),
+            matches!(input.task_app_id, FieldInput::WrongType(_)),
+            matches!(input.task_name, FieldInput::WrongType(_)),
+            matches!(input.created_at, FieldInput::WrongType(_)),
+            matches!(input.task_url, FieldInput::WrongType(_)),
+            matches!(input.owner_id, FieldInput::WrongType(_)),
+            matches!(input.owner_name, FieldInput::WrongType(_)),
+            matches!(input.parent_task_id, FieldInput::WrongType(_)),
+            matches!(input.parent_task_app_id, FieldInput::WrongType(_)),
+        ];
+        assert_eq!(wrong.iter().filter(|flag| **flag).count(), 1, "{field} is read into exactly one input field");
+    }
+}
