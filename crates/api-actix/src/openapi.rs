@@ -268,34 +268,41 @@ fn post_tasks() {}
         ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page"),
     ),
     responses((status = 200, body = TaskPage), (status = 400, body = ErrorResponse),
-        (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+        (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 429, body = ErrorResponse),
+        (status = 503, body = ErrorResponse)))]
 fn list_tasks() {}
 
 /// Returns one task.
 #[utoipa::path(get, path = "/api/v1/tasks/{task_id}", security(("token" = [])), params(("task_id" = i64, Path)),
-    responses((status = 200, body = TaskRead), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = TaskRead), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse), (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn get_task() {}
 
 /// Lists the token's organizations.
 #[utoipa::path(get, path = "/api/v1/organizations", security(("token" = [])),
-    responses((status = 200, body = OrganizationList), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, body = OrganizationList), (status = 401, body = ErrorResponse), (status = 429, body = ErrorResponse),
+        (status = 503, body = ErrorResponse)))]
 fn list_organizations() {}
 
 /// Creates or updates one project, or a batch of them.
 #[utoipa::path(post, path = "/api/v1/projects", request_body = ProjectRequest, security(("token" = [])),
     responses((status = 200, body = ProjectProcessed), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
-        (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+        (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 408, body = ErrorResponse),
+        (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse), (status = 429, body = ErrorResponse),
+        (status = 503, body = ErrorResponse)))]
 fn post_project() {}
 
 /// Lists the token's projects.
 #[utoipa::path(get, path = "/api/v1/projects", security(("token" = [])),
     params(("organization_id" = Option<i64>, Query), ("active" = Option<String>, Query, description = "1, 0, true or false")),
-    responses((status = 200, body = ProjectList), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, body = ProjectList), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn list_projects() {}
 
 /// Returns one project.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}", security(("token" = [])), params(("project_id" = i64, Path)),
-    responses((status = 200, body = ProjectRead), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = ProjectRead), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse), (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn get_project() {}
 
 /// Answers while the process runs.
