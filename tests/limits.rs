@@ -95,4 +95,54 @@ async fn compressed_body_is_415(test: TestDatabase) {
     assert_eq!(status, 200);
 }
 
-infra_diesel::backend_tests!(rate_limit_per_token, stalled_body_gets_408, health_and_readiness, compressed_body_is_415);
+async fn request_id_on_every_log_line(test: TestDatabase) {
+    let acme = tenant(&test, "acme", 0).await;
+    let folder = tempfile::tempdir().unwrap();
+    let log_file = folder.path().join("server.log");
+    let server = support::start_logging_to(test, &log_file).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(server.url("/api/v1/tasks"))
+        .header("Authorization", &acme.token)
+        .header("X-Request-Id", "sync-run-42")
+        .json(&json!({"tasks": [task(acme.project, "LOGGED")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["x-request-id"], "sync-run-42", "the client's id is echoed");
+    let generated = client.get(server.url("/healthz")).send().await.unwrap();
+    assert!(generated.headers()["x-request-id"].len() >= 16, "an id is generated when none is sent");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    let lines: Vec<Value> = text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let request_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["span"]["request.id"] == "sync-run-42" || line["request.id"] == "sync-run-42")
+        .collect();
+    assert!(!request_lines.is_empty(), "log lines of the request carry its id:\n{text}");
+    let closing = request_lines.iter().find(|line| line["message"] == "request handled").expect("a closing line");
+    assert_eq!(closing["http.status"], 200);
+    assert_eq!(closing["span"]["http.route"], "/api/v1/tasks");
+    assert_eq!(closing["span"]["token.id"], json!(acme_token_id(&text)));
+    assert_eq!(closing["span"]["tasks.created"], 1);
+    assert!(!text.contains(&acme.token), "the token never appears in logs");
+}
+
+/// Reads the token id the server logged, so the test does not assume it.
+fn acme_token_id(log: &str) -> i64 {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find_map(|line| line["span"]["token.id"].as_i64())
+        .expect("a line with token.id")
+}
+
+infra_diesel::backend_tests!(
+    request_id_on_every_log_line,
+    rate_limit_per_token,
+    stalled_body_gets_408,
+    health_and_readiness,
+    compressed_body_is_415
+);

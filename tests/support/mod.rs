@@ -27,6 +27,17 @@ pub struct Server {
 
 /// Starts the binary on `test`'s database with extra arguments and environment.
 pub async fn start_with(test: TestDatabase, arguments: &[&str], environment: &[(&str, &str)]) -> Server {
+    start_process(test, arguments, environment, Stdio::inherit()).await
+}
+
+/// Starts the binary with JSON logs at level info written to `log_file`.
+pub async fn start_logging_to(test: TestDatabase, log_file: &std::path::Path) -> Server {
+    let file = std::fs::File::create(log_file).expect("create the log file");
+    let environment = [("RUST_LOG", "info"), ("LEANMOTE_LOG_FORMAT", "json")];
+    start_process(test, &[], &environment, Stdio::from(file)).await
+}
+
+async fn start_process(test: TestDatabase, arguments: &[&str], environment: &[(&str, &str)], stderr: Stdio) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_leanmote-api"));
     command
         .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
@@ -34,7 +45,7 @@ pub async fn start_with(test: TestDatabase, arguments: &[&str], environment: &[(
         .env("DATABASE_URL", &test.url)
         .env("RUST_LOG", std::env::var("LEANMOTE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true);
     for (name, value) in environment {
         command.env(name, value);

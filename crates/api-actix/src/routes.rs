@@ -70,12 +70,9 @@ async fn post_tasks(
 
     let processed = state.ingestion.ingest(&caller, inputs).await?;
     let created = processed.iter().filter(|task| task.action == domain::task::Action::Created).count();
-    tracing::info!(
-        token.id = caller.token_id.get(),
-        tasks.created = created,
-        tasks.updated = processed.len() - created,
-        "tasks ingested"
-    );
+    let span = tracing::Span::current();
+    span.record("tasks.created", created);
+    span.record("tasks.updated", processed.len() - created);
     Ok(HttpResponse::Ok().json(TasksProcessed::new(processed)))
 }
 
@@ -132,6 +129,7 @@ async fn decode_off_worker<T: Send + 'static>(
 pub async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<domain::auth::Caller, ApiError> {
     let authorization = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or_default());
     let caller = state.authenticator.authenticate(authorization).await?;
+    tracing::Span::current().record("token.id", caller.token_id.get());
     if let Some(decision) = state.rate_limiter.check(caller.token_id, std::time::Instant::now()) {
         request.extensions_mut().insert(decision);
         if !decision.allowed {
