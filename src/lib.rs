@@ -9,6 +9,7 @@ pub mod client;
 pub mod demo;
 pub mod import;
 pub mod logging;
+pub mod metrics;
 pub mod serve;
 
 use std::sync::Arc;

@@ -14,21 +14,26 @@ use domain::read::Reader;
 use infra_diesel::Database;
 
 use crate::cli::ServeOptions;
+use crate::metrics::PrometheusMetrics;
 
 /// Builds the shared state of the HTTP handlers.
-pub fn app_state(database: &Database, options: &ServeOptions) -> AppState {
+///
+/// # Errors
+/// Returns an error when the metrics recorder cannot be installed.
+pub fn app_state(database: &Database, options: &ServeOptions) -> anyhow::Result<AppState> {
     let store = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    AppState {
+    Ok(AppState {
         ingestion: TaskIngestion::new(store.clone(), clock.clone()),
         projects: ProjectUpsert { projects: store.clone(), organizations: store.clone(), clock: clock.clone() },
         reader: Reader { tasks: store.clone(), projects: store.clone(), organizations: store.clone() },
         authenticator: Authenticator::new(store.clone(), clock),
         readiness: store,
+        metrics: Arc::new(PrometheusMetrics::install(database)?),
         rate_limiter: Arc::new(RateLimiter::new(options.rate_limit_per_minute)),
         max_body_bytes: options.max_body_bytes,
         body_timeout: Duration::from_secs(options.body_timeout_secs),
-    }
+    })
 }
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.
@@ -36,7 +41,7 @@ pub fn app_state(database: &Database, options: &ServeOptions) -> AppState {
 /// # Errors
 /// Returns an error when demo setup fails or the address cannot be bound.
 pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()> {
-    let state = Arc::new(app_state(&database, &options));
+    let state = Arc::new(app_state(&database, &options)?);
     let mut server = actix_web::HttpServer::new({
         let state = Arc::clone(&state);
         move || api_actix::app(Arc::clone(&state))

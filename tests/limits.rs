@@ -131,6 +131,32 @@ async fn request_id_on_every_log_line(test: TestDatabase) {
     assert!(!text.contains(&acme.token), "the token never appears in logs");
 }
 
+async fn metrics_count_requests(test: TestDatabase) {
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start(test).await;
+    for app_id in ["M-1", "M-2", "M-1"] {
+        let (status, _) = support::post_tasks(&server, &acme.token, json!([task(acme.project, app_id)])).await;
+        assert_eq!(status, 200);
+    }
+    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(name) && labels.iter().all(|label| line.contains(label)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(
+        value("leanmote_http_requests_total", &["method=\"POST\"", "route=\"/api/v1/tasks\"", "status=\"200\""]),
+        3.0
+    );
+    assert_eq!(value("leanmote_tasks_written_total", &["action=\"created\""]), 2.0);
+    assert_eq!(value("leanmote_tasks_written_total", &["action=\"updated\""]), 1.0);
+    assert_eq!(value("leanmote_http_request_duration_seconds_count", &["route=\"/api/v1/tasks\""]), 3.0);
+    assert!(value("leanmote_db_pool_connections", &[]) >= 1.0);
+    assert!(text.contains("leanmote_http_request_duration_seconds_bucket"), "latency is a histogram");
+}
+
 /// Reads the token id the server logged, so the test does not assume it.
 fn acme_token_id(log: &str) -> i64 {
     log.lines()
@@ -140,6 +166,7 @@ fn acme_token_id(log: &str) -> i64 {
 }
 
 infra_diesel::backend_tests!(
+    metrics_count_requests,
     request_id_on_every_log_line,
     rate_limit_per_token,
     stalled_body_gets_408,

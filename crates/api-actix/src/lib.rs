@@ -34,6 +34,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Default time a client may take to send a request body.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Source of the Prometheus text served at `GET /metrics`.
+pub trait MetricsSource: Send + Sync {
+    /// Returns every metric in Prometheus text format.
+    fn render(&self) -> String;
+}
+
 /// State shared by the handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -42,6 +48,7 @@ pub struct AppState {
     pub reader: Reader,
     pub authenticator: Authenticator,
     pub readiness: Arc<dyn Readiness>,
+    pub metrics: Arc<dyn MetricsSource>,
     pub rate_limiter: Arc<RateLimiter>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,

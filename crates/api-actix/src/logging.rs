@@ -35,12 +35,17 @@ pub async fn log_request(
         tasks.updated = tracing::field::Empty,
     );
     let path = request.path().to_owned();
+    let method = request.method().to_string();
 
     let mut response = next.call(request).instrument(span.clone()).await?;
     let route = response.request().match_pattern().unwrap_or(path);
     span.record("http.route", route.as_str());
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency_ms = elapsed * 1000.0;
+    let labels = [("method", method.clone()), ("route", route.clone()), ("status", status.to_string())];
+    metrics::counter!("leanmote_http_requests_total", &labels).increment(1);
+    metrics::histogram!("leanmote_http_request_duration_seconds", "route" => route.clone()).record(elapsed);
     span.in_scope(|| {
         if response.status().is_server_error() {
             tracing::warn!(http.status = status, latency_ms, "request failed");

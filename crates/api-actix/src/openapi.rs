@@ -313,6 +313,10 @@ fn healthz() {}
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`{\"status\":\"ready\"}`"), (status = 503, body = ErrorResponse)))]
 fn readyz() {}
 
+/// Prometheus metrics: requests by route and status, latency, tasks written, pool use, retries.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+fn metrics() {}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "The OpenAPI document")))]
 fn openapi_json() {}
@@ -333,7 +337,7 @@ impl Modify for TokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Leanmote task ingestion API", description = "Push tasks from your tools into Leanmote."),
-    paths(post_tasks, list_tasks, get_task, list_organizations, post_project, list_projects, get_project, healthz, readyz, openapi_json),
+    paths(post_tasks, list_tasks, get_task, list_organizations, post_project, list_projects, get_project, healthz, readyz, metrics, openapi_json),
     modifiers(&TokenScheme)
 )]
 pub struct ApiDoc;

@@ -45,6 +45,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
         )
         .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics_text))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        )
+        .service(
             web::resource("/readyz")
                 .route(web::get().to(readyz))
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
@@ -73,6 +78,9 @@ async fn post_tasks(
     let span = tracing::Span::current();
     span.record("tasks.created", created);
     span.record("tasks.updated", processed.len() - created);
+    metrics::counter!("leanmote_tasks_written_total", "action" => "created").increment(created as u64);
+    metrics::counter!("leanmote_tasks_written_total", "action" => "updated")
+        .increment((processed.len() - created) as u64);
     Ok(HttpResponse::Ok().json(TasksProcessed::new(processed)))
 }
 
@@ -153,6 +161,11 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 async fn openapi_json() -> HttpResponse {
     use utoipa::OpenApi;
     HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
+}
+
+/// `GET /metrics`: Prometheus text exposition of the process's metrics.
+async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
 /// `GET /healthz`: returns 200 while the process is alive.

@@ -136,6 +136,15 @@ impl Database {
         }
     }
 
+    /// Returns the pool's open and idle connections.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = match &self.pools {
+            Pools::Postgres(pool) => pool.state(),
+            Pools::Sqlite(pool) => pool.state(),
+        };
+        (state.connections, state.idle_connections)
+    }
+
     /// Runs blocking `work` on a thread of tokio's blocking pool.
     pub(crate) async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where

@@ -51,6 +51,7 @@ impl TaskStore for Database {
             match outcome {
                 Err(TxError::Query(error)) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {
                     tracing::warn!(attempt, error = %error, "batch transaction conflicted with another writer, retrying");
+                    metrics::counter!("leanmote_transaction_retries_total").increment(1);
                     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + rand::random_range(0..10))).await;
                 }
                 other => return other.map_err(TxError::into_apply),
