@@ -9,6 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Cli {
+    /// TOML file of settings; flags and environment variables take precedence over it.
+    #[arg(long, env = "LEANMOTE_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+
     /// Database: a SQLite file path (or sqlite://PATH), or a postgres:// URL.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/leanmote.sqlite3", global = true)]
     pub database_url: String,

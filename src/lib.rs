@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod config_file;
 pub mod demo;
 pub mod import;
 pub mod logging;
