@@ -83,7 +83,7 @@ impl ApiClient {
     /// Sends a batch of task objects.
     ///
     /// # Errors
-    /// Returns an error when the server cannot be reached or answers something that is not the API's JSON.
+    /// Returns an error when the server cannot be reached or responds with something that is not the API's JSON.
     pub async fn post_tasks(&self, tasks: &[Value]) -> anyhow::Result<Answer<Vec<ProcessedTask>>> {
         let body = serde_json::json!({ "tasks": tasks });
         let answer: Answer<TasksData> = self.post("/api/v1/tasks", &body).await?;
@@ -96,7 +96,7 @@ impl ApiClient {
     /// Creates or updates one project.
     ///
     /// # Errors
-    /// Returns an error when the server cannot be reached or answers something that is not the API's JSON.
+    /// Returns an error when the server cannot be reached or responds with something that is not the API's JSON.
     pub async fn upsert_project(&self, project: &Value) -> anyhow::Result<Answer<ProcessedProject>> {
         self.post("/api/v1/projects", project).await
     }

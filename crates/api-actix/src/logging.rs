@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 /// Header that carries the request id, taken from the client or generated.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Longest request id taken from a client; a longer or unprintable one is replaced.
+/// Maximum length of a request id taken from a client; a longer or unprintable one is replaced.
 const MAX_REQUEST_ID_CHARS: usize = 128;
 
 /// Logs method, matched route, status, latency, request id, and what handlers

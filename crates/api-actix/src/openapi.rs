@@ -77,7 +77,7 @@ struct ProcessedTask {
     action: Action,
 }
 
-/// What the write did, as the database saw it.
+/// Outcome of the write, as the database saw it.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 enum Action {
@@ -305,11 +305,11 @@ fn list_projects() {}
         (status = 404, body = ErrorResponse), (status = 429, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 fn get_project() {}
 
-/// Answers while the process runs.
+/// Returns 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
 fn healthz() {}
 
-/// Answers 200 when the database responds, 503 otherwise.
+/// Returns 200 when the database responds, 503 otherwise.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`{\"status\":\"ready\"}`"), (status = 503, body = ErrorResponse)))]
 fn readyz() {}
 
