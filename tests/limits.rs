@@ -71,6 +71,11 @@ async fn health_and_readiness(test: TestDatabase) {
     }
     let document: Value = reqwest::get(server.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
     assert!(document["paths"]["/api/v1/tasks"]["post"].is_object());
+    let page = reqwest::get(server.url("/docs")).await.unwrap();
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = page.text().await.unwrap();
+    assert!(page.contains("/api/v1/openapi.json"));
+    assert!(!page.contains("http://") && !page.contains("https://"), "the page loads nothing from other hosts");
 }
 
 async fn compressed_body_is_415(test: TestDatabase) {

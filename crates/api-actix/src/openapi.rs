@@ -317,6 +317,10 @@ fn readyz() {}
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 fn metrics() {}
 
+/// A human-readable reference page rendered from this document, with no external assets.
+#[utoipa::path(get, path = "/docs", responses((status = 200, description = "HTML page", content_type = "text/html")))]
+fn docs() {}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "The OpenAPI document")))]
 fn openapi_json() {}
@@ -337,7 +341,7 @@ impl Modify for TokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Leanmote task ingestion API", description = "Push tasks from your tools into Leanmote."),
-    paths(post_tasks, list_tasks, get_task, list_organizations, post_project, list_projects, get_project, healthz, readyz, metrics, openapi_json),
+    paths(post_tasks, list_tasks, get_task, list_organizations, post_project, list_projects, get_project, healthz, readyz, metrics, docs, openapi_json),
     modifiers(&TokenScheme)
 )]
 pub struct ApiDoc;

@@ -45,6 +45,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
         )
         .service(
+            web::resource("/docs")
+                .route(web::get().to(docs_page))
+                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
+        )
+        .service(
             web::resource("/metrics")
                 .route(web::get().to(metrics_text))
                 .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
@@ -161,6 +166,11 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 async fn openapi_json() -> HttpResponse {
     use utoipa::OpenApi;
     HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
+}
+
+/// `GET /docs`: a reference page that renders the OpenAPI document, with no external assets.
+async fn docs_page() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../assets/docs.html"))
 }
 
 /// `GET /metrics`: Prometheus text exposition of the process's metrics.
