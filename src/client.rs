@@ -1,4 +1,26 @@
 //! A small typed client of the API, used by the importer, the tests and the docs.
+//!
+//! ```no_run
+//! use leanmote_api::client::{Answer, ApiClient};
+//! use serde_json::json;
+//!
+//! # async fn sync() -> anyhow::Result<()> {
+//! let client = ApiClient::new("http://127.0.0.1:8080", "lm-...");
+//! let tasks = [json!({
+//!     "project_id": 1, "task_app_id": "TASK-001", "task_name": "Implement OAuth2 Authentication",
+//!     "created_at": "2024-01-20 09:00:00", "parent_task_id": 3
+//! })];
+//! match client.post_tasks(&tasks).await? {
+//!     Answer::Success(processed) => println!("{} is task {}, {}", processed[0].task_app_id, processed[0].task_id, processed[0].action),
+//!     Answer::Failure { status, error } => {
+//!         for detail in error.error.details {
+//!             eprintln!("{status} {}: {} ({})", detail.field, detail.message, detail.code);
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use anyhow::Context;
 use serde::Deserialize;
