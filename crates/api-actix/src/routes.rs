@@ -13,57 +13,23 @@ use crate::{AppState, reads};
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
-            web::resource("/api/v1/tasks")
+            resource("/api/v1/tasks", "GET, POST")
                 .route(web::post().to(post_tasks))
-                .route(web::get().to(reads::list_tasks))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET, POST"))),
+                .route(web::get().to(reads::list_tasks)),
         )
+        .service(resource("/api/v1/tasks/{task_id}", "GET").route(web::get().to(reads::get_task)))
+        .service(resource("/api/v1/organizations", "GET").route(web::get().to(reads::list_organizations)))
+        .service(resource("/api/v1/projects/{project_id}", "GET").route(web::get().to(reads::get_project)))
         .service(
-            web::resource("/api/v1/tasks/{task_id}")
-                .route(web::get().to(reads::get_task))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/api/v1/organizations")
-                .route(web::get().to(reads::list_organizations))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/api/v1/projects/{project_id}")
-                .route(web::get().to(reads::get_project))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/api/v1/projects")
+            resource("/api/v1/projects", "GET, POST")
                 .route(web::post().to(post_project))
-                .route(web::get().to(reads::list_projects))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET, POST"))),
+                .route(web::get().to(reads::list_projects)),
         )
-        .service(
-            web::resource("/api/v1/openapi.json")
-                .route(web::get().to(openapi_json))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/docs")
-                .route(web::get().to(docs_page))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/metrics")
-                .route(web::get().to(metrics_text))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/readyz")
-                .route(web::get().to(readyz))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        )
-        .service(
-            web::resource("/healthz")
-                .route(web::get().to(healthz))
-                .default_service(web::to(|request: HttpRequest| method_not_allowed(request, "GET"))),
-        );
+        .service(resource("/api/v1/openapi.json", "GET").route(web::get().to(openapi_json)))
+        .service(resource("/docs", "GET").route(web::get().to(docs_page)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics_text)))
+        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
+        .service(resource("/healthz", "GET").route(web::get().to(healthz)));
 }
 
 /// `POST /api/v1/tasks`: authenticate, read and decode the batch, ingest it.
@@ -136,6 +102,11 @@ async fn decode_off_worker<T: Send + 'static>(
             "decoding a body on the blocking pool failed: {error}"
         )))
     })?
+}
+
+/// Builds a resource whose unsupported methods get the JSON 405 naming `allowed`.
+fn resource(path: &str, allowed: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |request: HttpRequest| method_not_allowed(request, allowed)))
 }
 
 /// Authenticates the request's token and counts the request against the token's rate limit.

@@ -1,31 +1,14 @@
 //! Organizations: the tenants that own projects and that tokens are scoped to.
 
 use crate::ids::OrganizationId;
-use crate::text::{TextRule, TextViolation};
+use crate::text::{TextRule, text_type};
 use crate::timestamp::Timestamp;
 
-/// Display name of an organization or a project: not blank, at most 255 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayName(String);
-
-impl DisplayName {
-    const RULE: TextRule = TextRule { max_chars: 255, reject_blank: true, reject_controls: false };
-
-    /// Checks the rule and keeps the name as sent.
-    ///
-    /// # Errors
-    /// Returns the rule that `value` breaks.
-    pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
-        let value = value.into();
-        Self::RULE.check(&value)?;
-        Ok(Self(value))
-    }
-
-    /// Returns the name as sent.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+text_type!(
+    /// Display name of an organization or a project: not blank, at most 255 characters.
+    DisplayName,
+    TextRule { max_chars: 255, reject_blank: true, reject_controls: false }
+);
 
 /// An organization to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,31 +2,14 @@
 
 use crate::ids::{OrganizationId, ProjectId};
 use crate::organization::DisplayName;
-use crate::text::{TextRule, TextViolation};
+use crate::text::{TextRule, text_type};
 use crate::timestamp::Timestamp;
 
-/// External id of a project in the client's tool, unique within an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProjectAppId(String);
-
-impl ProjectAppId {
-    const RULE: TextRule = TextRule { max_chars: 255, reject_blank: true, reject_controls: true };
-
-    /// Checks the rule and keeps the id as sent.
-    ///
-    /// # Errors
-    /// Returns the rule that `value` breaks.
-    pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
-        let value = value.into();
-        Self::RULE.check(&value)?;
-        Ok(Self(value))
-    }
-
-    /// Returns the id as sent.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+text_type!(
+    /// External id of a project in the client's tool, unique within an organization.
+    ProjectAppId,
+    TextRule { max_chars: 255, reject_blank: true, reject_controls: true }
+);
 
 /// A project to create or update, keyed by (organization, external id).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,7 @@
 //! Tasks: their value types, their key and the command that upserts one.
 
-use std::fmt;
-
 use crate::ids::{ProjectId, TaskId};
-use crate::text::{TextRule, TextViolation};
+use crate::text::{TextRule, TextViolation, text_type};
 use crate::timestamp::Timestamp;
 
 /// Maximum length of `task_app_id`, in characters.
@@ -14,45 +12,6 @@ pub const MAX_NAME_CHARS: usize = 1024;
 pub const MAX_URL_CHARS: usize = 2048;
 /// Maximum length of `owner_id` and `owner_name`, in characters.
 pub const MAX_OWNER_CHARS: usize = 255;
-
-macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident, $rule:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The rule every value of this type satisfies.
-            pub const RULE: TextRule = $rule;
-
-            /// Checks `value` against [`Self::RULE`] and wraps it unchanged.
-            ///
-            /// # Errors
-            /// Returns the rule that `value` breaks.
-            pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
-                let value = value.into();
-                Self::RULE.check(&value)?;
-                Ok(Self(value))
-            }
-
-            /// Returns the text exactly as the client sent it.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// Returns the owned text.
-            pub fn into_inner(self) -> String {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
 
 text_type!(
     /// External id of a task in the client's tool, unique within a project.

@@ -83,6 +83,47 @@ fn is_invisible(c: char) -> bool {
     c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
+/// Defines a text value type: a private `String` checked against `$rule` on construction.
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, $rule:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The rule every value of this type satisfies.
+            pub const RULE: $crate::text::TextRule = $rule;
+
+            /// Checks `value` against [`Self::RULE`] and wraps it unchanged.
+            ///
+            /// # Errors
+            /// Returns the rule that `value` breaks.
+            pub fn parse(value: impl Into<String>) -> Result<Self, $crate::text::TextViolation> {
+                let value = value.into();
+                Self::RULE.check(&value)?;
+                Ok(Self(value))
+            }
+
+            /// Returns the text exactly as the client sent it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Returns the owned text.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use text_type;
+
 #[cfg(test)]
 mod tests {
     use super::*;

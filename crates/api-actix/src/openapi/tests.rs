@@ -6,11 +6,11 @@ use utoipa::OpenApi;
 
 use super::ApiDoc;
 
-/// Routes registered in `routes.rs`: each `web::resource("PATH")` with its `.route(web::METHOD()` calls.
+/// Routes registered in `routes.rs`: each `resource("PATH", ...)` with its `.route(web::METHOD()` calls.
 fn registered_routes() -> BTreeSet<(String, String)> {
     let source = include_str!("../routes.rs");
     let mut routes = BTreeSet::new();
-    for resource in source.split("web::resource(\"").skip(1) {
+    for resource in source.split("resource(\"").skip(1) {
         let path = resource.split('"').next().unwrap().to_owned();
         let until_next = resource.split(".service(").next().unwrap();
         for method in until_next.split(".route(web::").skip(1) {
