@@ -66,6 +66,7 @@ async fn run_async(
         next: AtomicUsize::new(0),
         committed: Committed::new(batches.len()),
         gate_waits: AtomicUsize::new(0),
+        retries: AtomicUsize::new(0),
     });
 
     let cpu = CpuSampler::start(Some(server_pid));
@@ -85,6 +86,8 @@ async fn run_async(
         return Err(error);
     }
 
+    // Report the first failing batch: later ones may fail only because it did.
+    results.sort_unstable_by_key(|(batch, _, _)| *batch);
     let mut created = 0;
     let mut updated = 0;
     for (batch, _, answer) in &results {
@@ -121,7 +124,9 @@ async fn run_async(
         );
     }
     let latencies = results.into_iter().map(|(_, latency, _)| latency).collect();
-    Ok(Measure::new(tasks, elapsed, latencies, shared.gate_waits.load(Ordering::Relaxed), cpu))
+    let mut measure = Measure::new(tasks, elapsed, latencies, shared.gate_waits.load(Ordering::Relaxed), cpu);
+    measure.retries_after_503 = shared.retries.load(Ordering::Relaxed);
+    Ok(measure)
 }
 
 struct Shared {
@@ -133,6 +138,7 @@ struct Shared {
     next: AtomicUsize,
     committed: Committed,
     gate_waits: AtomicUsize,
+    retries: AtomicUsize,
 }
 
 async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Answer)>> {
@@ -153,24 +159,48 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Ans
             .take()
             .context("a batch was taken twice")?;
         let started = Instant::now();
-        let sent = async {
-            let response = shared
-                .client
-                .post(&shared.url)
-                .header("Authorization", &shared.authorization)
-                .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            let status = response.status().as_u16();
-            let body = response.bytes().await?.to_vec();
-            anyhow::Ok(Answer { status, body })
-        }
-        .await;
+        let sent = send(&shared, body).await;
         let latency = started.elapsed();
         // Mark it done even on failure, so that no worker waits forever on it.
         shared.committed.mark(index);
         done.push((index, latency, sent.with_context(|| format!("batch {index}"))?));
+    }
+}
+
+/// Attempts of one batch before giving up on 503 answers.
+const MAX_ATTEMPTS: u32 = 30;
+/// Longest pause before a retry, whatever `Retry-After` says.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// Sends one batch. A 503 (no free database connection) is retried after
+/// `Retry-After`, capped at [`MAX_PAUSE`], as the API asks of clients; the
+/// request's latency then includes the retries.
+async fn send(shared: &Shared, body: Vec<u8>) -> anyhow::Result<Answer> {
+    let mut retries = 0;
+    loop {
+        let response = shared
+            .client
+            .post(&shared.url)
+            .header("Authorization", &shared.authorization)
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let pause = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map_or(MAX_PAUSE, |seconds| Duration::from_secs(seconds).min(MAX_PAUSE));
+        let answer = response.bytes().await?.to_vec();
+        if status == 503 && retries + 1 < MAX_ATTEMPTS {
+            retries += 1;
+            shared.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(pause).await;
+            continue;
+        }
+        return Ok(Answer { status, body: answer });
     }
 }
 

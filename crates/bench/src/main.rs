@@ -137,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
     };
     let mut report = Report::new(settings, server_bin.display().to_string(), git_describe(&root));
+    let out = cli.out.unwrap_or_else(|| out_dir.join(format!("results-{}.json", report.started_at_compact())));
     for backend in backends {
         let section = match backend {
             Backend::Sqlite => run_sqlite(&server_bin, &out_dir, &data, &report.settings),
@@ -144,12 +145,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         .with_context(|| format!("the {} benchmark failed", backend.name()))?;
         report.backends.push(section);
+        // Written after each backend, so that a later failure keeps what was measured.
+        std::fs::write(&out, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("failed to write {}", out.display()))?;
     }
 
     report.print_table();
-    let out = cli.out.unwrap_or_else(|| out_dir.join(format!("results-{}.json", report.started_at_compact())));
-    std::fs::write(&out, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("failed to write {}", out.display()))?;
     println!("\nwrote {}", out.display());
     Ok(())
 }

@@ -181,13 +181,14 @@ pub fn one_line(measure: &Measure) -> String {
         )
     });
     format!(
-        "{:.0} tasks/s ({} ops in {:.2} s), p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, parent waits {}{cpu}",
+        "{:.0} tasks/s ({} ops in {:.2} s), p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, parent waits {}, 503 retries {}{cpu}",
         measure.tasks_per_second,
         measure.operations,
         measure.seconds,
         measure.p50_ms,
         measure.p99_ms,
         measure.max_ms,
-        measure.parent_waits
+        measure.parent_waits,
+        measure.retries_after_503
     )
 }

@@ -19,6 +19,8 @@ pub struct Measure {
     pub max_ms: f64,
     /// Batches that waited for an earlier batch holding one of their parents to commit.
     pub parent_waits: usize,
+    /// Requests answered 503 and sent again (service only).
+    pub retries_after_503: usize,
     /// Where the machine's CPU time went during the measurement.
     pub cpu: Option<CpuUsage>,
 }
@@ -42,6 +44,7 @@ impl Measure {
             p99_ms: percentile(&latencies, 0.99),
             max_ms: latencies.last().map_or(0.0, millis),
             parent_waits,
+            retries_after_503: 0,
             cpu,
         }
     }
