@@ -1,13 +1,13 @@
 //! Where the machine's CPU time went during a measurement, from `/proc`.
 //!
 //! The client, the server and the database share the same cores, and other
-//! work on the machine slows every number down; this says how much of each.
+//! work on the machine slows every number down. This module measures each share.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-/// Average cores used over a measurement, by whom.
+/// Average cores used over a measurement, per consumer.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct CpuUsage {
     /// All busy time of the machine (user, system, interrupts, steal).

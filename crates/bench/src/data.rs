@@ -67,7 +67,7 @@ pub struct Task {
     pub parent: Option<usize>,
 }
 
-/// Which write of the same keys a case makes.
+/// Kind of write a case makes: the first (create) or the second (update) of the same keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -94,17 +94,16 @@ impl Mode {
 /// The data set: tasks in send order.
 pub struct DataSet {
     pub tasks: Vec<Task>,
-    /// Least distance between a task and its parent, in tasks.
+    /// Minimum distance between a task and its parent, in tasks.
     pub parent_gap: usize,
 }
 
 impl DataSet {
     /// Generates `count` tasks from a fixed seed, so every run sends the same rows.
     ///
-    /// A parent is at least `parent_gap` tasks earlier, with `parent_gap` at least the
-    /// largest batch size: it is always in an earlier request, so the same parent
-    /// references work for every batch size, and with concurrency c the parent's
-    /// request has nearly always committed (see [`DataSet::batches`]).
+    /// A parent is at least `parent_gap` tasks earlier, and `parent_gap` is at least the
+    /// largest batch size. So a parent is always in an earlier request, for every batch
+    /// size. A batch whose parent's request has not committed yet waits (see [`DataSet::batches`]).
     pub fn generate(count: usize, largest_batch: usize) -> Self {
         let mut rng = StdRng::seed_from_u64(0x1ea2_307e);
         let parent_gap = (count / 5).max(largest_batch);
@@ -164,7 +163,7 @@ pub struct Batch {
     pub needs: Option<usize>,
 }
 
-/// A task name of about 60 characters.
+/// Generates a task name of about 60 characters.
 fn task_name(rng: &mut StdRng) -> String {
     let mut name = String::with_capacity(72);
     while name.len() < 54 {
@@ -231,7 +230,8 @@ mod tests {
     #[test]
     fn parents_are_earlier_and_outside_the_batch() {
         let data = DataSet::generate(5000, 1000);
-        assert!(data.with_parent() > 700 && data.with_parent() < 1300, "{}", data.with_parent());
+        assert!(data.with_parent() > 700, "{}", data.with_parent());
+        assert!(data.with_parent() < 1300, "{}", data.with_parent());
         for (index, task) in data.tasks.iter().enumerate() {
             if let Some(parent) = task.parent {
                 assert!(parent + data.parent_gap <= index);

@@ -55,7 +55,7 @@ macro_rules! upsert {
     };
 }
 
-/// What one floor case writes.
+/// The rows and settings of one floor case.
 pub struct Case<'a> {
     pub data: &'a DataSet,
     pub batches: &'a [Batch],
@@ -201,7 +201,7 @@ fn task_index(app_id: &str) -> Option<usize> {
     app_id.strip_prefix("LMB-")?.parse::<usize>().ok()?.checked_sub(1)
 }
 
-/// Which batches have committed, and how many from the first have all committed.
+/// Record of committed batches, and the count of leading batches that have all committed.
 struct Committed {
     state: Mutex<(Vec<bool>, usize)>,
     changed: Condvar,

@@ -12,7 +12,7 @@ use crate::cpu::CpuSampler;
 use crate::data::{Batch, Mode};
 use crate::stats::Measure;
 
-/// One answer, kept as received and checked after the clock stops.
+/// One response, kept as received and checked after the clock stops.
 struct Answer {
     status: u16,
     body: Vec<u8>,
@@ -21,8 +21,8 @@ struct Answer {
 /// Sends every body with `concurrency` workers and returns the timings.
 ///
 /// Workers take batches in order. A batch whose parents are in an earlier batch
-/// first waits until that batch and all before it have committed (with the
-/// data set's parent gap this almost never happens; the count is reported).
+/// first waits until that batch and all before it have committed. With the data
+/// set's parent gap, this happens only in the first batches, and the count is reported.
 pub fn run(
     server_pid: u32,
     base_url: &str,
@@ -54,7 +54,7 @@ async fn run_async(
     let url = format!("{base_url}/api/v1/tasks");
     let health = client.get(format!("{base_url}/healthz")).send().await?;
     if !health.status().is_success() {
-        bail!("GET /healthz answered {}", health.status());
+        bail!("GET /healthz returned {}", health.status());
     }
 
     let shared = Arc::new(Shared {
@@ -93,7 +93,7 @@ async fn run_async(
     for (batch, _, answer) in &results {
         if answer.status != 200 {
             bail!(
-                "batch {batch} answered {}: {}",
+                "batch {batch} returned {}: {}",
                 answer.status,
                 String::from_utf8_lossy(&answer.body).chars().take(600).collect::<String>()
             );
@@ -118,7 +118,7 @@ async fn run_async(
     let tasks: usize = batches.iter().map(|batch| batch.end - batch.start).sum();
     if expected_action.0 != tasks {
         bail!(
-            "{} of {tasks} tasks answered {:?} (created {created}, updated {updated})",
+            "{} of {tasks} tasks returned {:?}, expected all (created {created}, updated {updated})",
             expected_action.0,
             expected_action.1
         );
@@ -167,14 +167,14 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Ans
     }
 }
 
-/// Attempts of one batch before giving up on 503 answers.
+/// Maximum attempts of one batch that keeps getting 503.
 const MAX_ATTEMPTS: u32 = 30;
-/// Longest pause before a retry, whatever `Retry-After` says.
+/// Maximum pause before a retry, whatever the `Retry-After` value.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// Sends one batch. A 503 (no free database connection) is retried after
-/// `Retry-After`, capped at [`MAX_PAUSE`], as the API asks of clients; the
-/// request's latency then includes the retries.
+/// `Retry-After`, capped at [`MAX_PAUSE`], as the API documents for clients.
+/// The request's latency then includes the retries.
 async fn send(shared: &Shared, body: Vec<u8>) -> anyhow::Result<Answer> {
     let mut retries = 0;
     loop {
@@ -204,7 +204,7 @@ async fn send(shared: &Shared, body: Vec<u8>) -> anyhow::Result<Answer> {
     }
 }
 
-/// Which batches have answered, and how many from the first have all answered.
+/// Record of completed batches, and the count of leading batches that have all completed.
 struct Committed {
     state: std::sync::Mutex<(Vec<bool>, usize)>,
     prefix: watch::Sender<usize>,

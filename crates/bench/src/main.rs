@@ -1,7 +1,7 @@
 //! Benchmark of `POST /api/v1/tasks` against the floor of the same writes made straight to the database.
 //!
-//! For each backend it builds a fresh database, starts the real `leanmote-api`
-//! binary once per case, loads the generated tasks over HTTP as creates and then
+//! For each backend it builds a fresh database and starts the real `leanmote-api`
+//! binary once per case. It loads the generated tasks over HTTP as creates and then
 //! as updates of the same keys, and writes the same rows with diesel alone (the
 //! floor). It prints throughput, latency percentiles, the server's peak RSS and
 //! the service/floor ratio, and writes them as JSON under `target/bench/`.
@@ -161,7 +161,7 @@ fn git_describe(root: &Path) -> Option<String> {
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// The workspace root, two levels above this crate.
+/// Returns the workspace root, two levels above this crate.
 fn workspace_root() -> anyhow::Result<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
     root.canonicalize().with_context(|| format!("failed to find the workspace root {}", root.display()))

@@ -7,7 +7,7 @@ use crate::data::Mode;
 use crate::server::Memory;
 use crate::stats::Measure;
 
-/// What the run was asked to do.
+/// Settings of the run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     pub tasks: usize,
@@ -20,7 +20,7 @@ pub struct Settings {
     pub server_restarted_per_case: bool,
     /// Only the floor was measured.
     pub floor_only: bool,
-    /// Longest wait for an idle machine before each measurement.
+    /// Maximum wait for an idle machine before each measurement.
     pub idle_wait_secs: u64,
 }
 
@@ -110,7 +110,7 @@ impl Report {
         }
     }
 
-    /// The start time for a file name, like `20261204T211400Z`.
+    /// Returns the start time for a file name, like `20261204T211400Z`.
     pub fn started_at_compact(&self) -> String {
         self.started_at.format("%Y%m%dT%H%M%SZ").to_string()
     }

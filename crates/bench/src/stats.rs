@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cpu::CpuUsage;
 
-/// What one side (service or floor) measured for one case.
+/// Measurement of one side (service or floor) in one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measure {
     pub tasks: usize,
@@ -19,9 +19,9 @@ pub struct Measure {
     pub max_ms: f64,
     /// Batches that waited for an earlier batch holding one of their parents to commit.
     pub parent_waits: usize,
-    /// Requests answered 503 and sent again (service only).
+    /// Requests that got 503 and were sent again (service only).
     pub retries_after_503: usize,
-    /// Where the machine's CPU time went during the measurement.
+    /// CPU time of the machine during the measurement, per consumer.
     pub cpu: Option<CpuUsage>,
 }
 
