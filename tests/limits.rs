@@ -117,6 +117,15 @@ async fn request_id_on_every_log_line(test: TestDatabase) {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["x-request-id"], "sync-run-42", "the client's id is echoed");
+    let rejected = client
+        .post(server.url("/api/v1/tasks"))
+        .header("Authorization", &acme.token)
+        .header("X-Request-Id", "sync-run-43")
+        .json(&json!({"tasks": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status().as_u16(), 400);
     let generated = client.get(server.url("/healthz")).send().await.unwrap();
     assert!(generated.headers()["x-request-id"].len() >= 16, "an id is generated when none is sent");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -134,6 +143,11 @@ async fn request_id_on_every_log_line(test: TestDatabase) {
     assert_eq!(closing["span"]["token.id"], json!(acme_token_id(&text)));
     assert_eq!(closing["span"]["tasks.created"], 1);
     assert!(!text.contains(&acme.token), "the token never appears in logs");
+    let rejected_line = lines
+        .iter()
+        .find(|line| line["span"]["request.id"] == "sync-run-43" && line["message"] == "request handled")
+        .expect("a closing line for the rejected request");
+    assert_eq!(rejected_line["span"]["error.code"], "invalid_input", "a 4xx line names the error code");
 }
 
 async fn metrics_count_requests(test: TestDatabase) {

@@ -115,6 +115,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        tracing::Span::current().record("error.code", self.code());
         match self {
             Self::Unavailable(cause) => tracing::warn!(error = %error_chain(cause), "storage unavailable"),
             Self::Internal(cause) => tracing::error!(error = %error_chain(cause), "request failed"),

@@ -33,6 +33,7 @@ pub async fn log_request(
         token.id = tracing::field::Empty,
         tasks.created = tracing::field::Empty,
         tasks.updated = tracing::field::Empty,
+        error.code = tracing::field::Empty,
     );
     let path = request.path().to_owned();
     let method = request.method().to_string();
