@@ -38,10 +38,7 @@ async fn post_tasks(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&state, &request).await?;
-    require_json(&request)?;
-    require_identity_encoding(&request)?;
-    let body = read_body(&request, payload, state.max_body_bytes, state.body_timeout).await?;
+    let (caller, body) = authenticated_body(&state, &request, payload).await?;
     let inputs = decode_off_worker(body, decode::task_batch).await?;
 
     let processed = state.ingestion.ingest(&caller, inputs).await?;
@@ -61,10 +58,7 @@ async fn post_project(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&state, &request).await?;
-    require_json(&request)?;
-    require_identity_encoding(&request)?;
-    let body = read_body(&request, payload, state.max_body_bytes, state.body_timeout).await?;
+    let (caller, body) = authenticated_body(&state, &request, payload).await?;
     match decode_off_worker(body, decode::projects).await? {
         decode::ProjectBody::One(input) => {
             let (project, action) = state.projects.upsert(&caller, input).await?;
@@ -83,6 +77,19 @@ async fn post_project(
             Ok(HttpResponse::Ok().json(ProjectsProcessed::new(processed)))
         }
     }
+}
+
+/// Authenticates the request, then checks its content type and encoding and reads its body.
+async fn authenticated_body(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(domain::auth::Caller, actix_web::web::Bytes), ApiError> {
+    let caller = authenticate(state, request).await?;
+    require_json(request)?;
+    require_identity_encoding(request)?;
+    let body = read_body(request, payload, state.max_body_bytes, state.body_timeout).await?;
+    Ok((caller, body))
 }
 
 /// Bodies above this size are decoded on the blocking pool, so that a large
