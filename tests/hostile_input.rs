@@ -6,10 +6,10 @@
 //! whose messages show no internals, that nothing is stored that should not
 //! be, and that the server keeps serving.
 //!
-//! Tests whose comment starts with `DEFECT` fail on purpose: each names the
-//! defect it exposes and passes once that defect is fixed. The three timing
-//! tests at the end run on SQLite only, because the defect they expose lies
-//! above the storage layer.
+//! Tests whose comment starts with `Regression` guard a defect that an
+//! adversarial review found and that is now fixed: the comment describes the
+//! old behaviour. The three tests in `timing` run on SQLite only, because what
+//! they check lies above the storage layer.
 
 mod support;
 
@@ -749,7 +749,7 @@ async fn other_methods_and_odd_paths(test: TestDatabase) {
     assert_serving(&server).await;
 }
 
-/// DEFECT: duplicate keys in one JSON object are accepted and the last one wins, so a proxy or validator
+/// Regression (fixed): duplicate keys in one JSON object are accepted and the last one wins, so a proxy or validator
 /// that reads the first one sees another request. Such an ambiguous body should be rejected.
 async fn duplicate_json_keys_rejected(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
@@ -782,7 +782,7 @@ async fn duplicate_json_keys_rejected(test: TestDatabase) {
     assert_eq!(status, 400, "{answer}");
 }
 
-/// DEFECT: `task_url` is checked in its parsed (WHATWG) form but stored as sent, so other parsers read it
+/// Regression (fixed): `task_url` is checked in its parsed (WHATWG) form but stored as sent, so other parsers read it
 /// differently: Python's `urlsplit` finds no host in `https:example.com` and host `evil.com` in the third case.
 async fn url_is_stored_as_checked(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
@@ -806,7 +806,7 @@ async fn url_is_stored_as_checked(test: TestDatabase) {
     }
 }
 
-/// DEFECT: updating a project without `created_at` and `active` resets its creation time to now and
+/// Regression (fixed): updating a project without `created_at` and `active` resets its creation time to now and
 /// reactivates it, because the defaults meant for a new project overwrite the stored values.
 async fn project_update_keeps_omitted_fields(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
@@ -830,7 +830,7 @@ async fn project_update_keeps_omitted_fields(test: TestDatabase) {
     assert!(!project.active, "an update that left out `active` reactivated the project");
 }
 
-/// DEFECT: an invalid `created_at` is echoed whole and escaped in its error message, so a 14 MB batch of
+/// Regression (fixed): an invalid `created_at` is echoed whole and escaped in its error message, so a 14 MB batch of
 /// quote characters got a 28 MB response. Other fields quote at most 40 characters.
 async fn error_messages_echo_bounded_input(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
@@ -843,7 +843,7 @@ async fn error_messages_echo_bounded_input(test: TestDatabase) {
     assert!(message.len() < 500, "the message echoes {} bytes of input", message.len());
 }
 
-/// DEFECT: `Content-Encoding` is ignored: a gzip body gets 400 "not valid JSON" and a plain body labelled
+/// Regression (fixed): `Content-Encoding` is ignored: a gzip body gets 400 "not valid JSON" and a plain body labelled
 /// gzip is stored. An encoding the server does not decode should be 415.
 async fn content_encoding_is_not_ignored(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
@@ -906,7 +906,7 @@ mod timing {
     /// defaults to 5 s (a stalled header got 408 after about 5 s here).
     const BODY_STALL_LIMIT: Duration = Duration::from_secs(7);
 
-    /// DEFECT: reading a request body has no timeout, so an authenticated client that stalls after its
+    /// Regression (fixed): reading a request body has no timeout, so an authenticated client that stalls after its
     /// headers keeps a connection open indefinitely. Enough such clients exhaust the server's connections.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stalled_body_is_timed_out() {

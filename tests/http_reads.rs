@@ -128,7 +128,8 @@ async fn projects_batch_all_or_nothing(test: TestDatabase) {
     assert_eq!(status, 400, "{body}");
     let fields: Vec<&str> =
         body["error"]["details"].as_array().unwrap().iter().map(|detail| detail["field"].as_str().unwrap()).collect();
-    assert!(fields.contains(&"projects[1].organization_id") && fields.contains(&"projects[2].name"), "{fields:?}");
+    assert!(fields.contains(&"projects[1].organization_id"), "{fields:?}");
+    assert!(fields.contains(&"projects[2].name"), "{fields:?}");
     let (_, listed) = get(&server, &acme.token, "/api/v1/projects").await;
     assert_eq!(listed["data"]["projects"].as_array().unwrap().len(), 1, "nothing of the failed batch was written");
 

@@ -317,7 +317,7 @@ fn readyz() {}
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 fn metrics() {}
 
-/// A human-readable reference page rendered from this document, with no external assets.
+/// Serves a human-readable reference page rendered from this document, with no external assets.
 #[utoipa::path(get, path = "/docs", responses((status = 200, description = "HTML page", content_type = "text/html")))]
 fn docs() {}
 

@@ -171,7 +171,7 @@ pub trait ProjectRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Readiness: Send + Sync {
-    /// Checks that storage answers a trivial query now.
+    /// Checks that storage responds to a trivial query now.
     ///
     /// # Errors
     /// Returns [`StoreError::Unavailable`] when it does not.

@@ -201,7 +201,7 @@ fn enable_wal(url: &str, busy_timeout: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Longest wait for a connection when checking readiness.
+/// Maximum wait for a connection when checking readiness.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Runs `SELECT 1` on a pooled connection, waiting at most [`PING_TIMEOUT`] for one.

@@ -28,7 +28,7 @@ enum Mark {
 
 /// Returns one error per item that set the parent of a row lying on a cycle.
 ///
-/// `changed[row]` tells whether the row's parent differs from the stored one
+/// `changed[row]` is true when the row's parent differs from the stored one
 /// (every new row with a parent counts as changed).
 pub(super) fn find_cycles(
     rows: &[PlannedRow],
