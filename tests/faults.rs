@@ -127,7 +127,7 @@ async fn database_outage_gives_503_then_recovers() {
     let (status, _) = post_tasks(&server, &acme.token, json!([task(acme.project, "BEFORE")])).await;
     assert_eq!(status, 200);
 
-    proxy.cut();
+    proxy.cut().await;
     let started = Instant::now();
     let response = client
         .post(server.url("/api/v1/tasks"))

@@ -37,9 +37,11 @@ impl Proxy {
     }
 
     /// Refuses new connections and ends the open ones, like a stopped server.
-    pub fn cut(&self) {
+    /// Returns once every forwarder has seen the cut (they check every 20 ms).
+    pub async fn cut(&self) {
         self.enabled.store(false, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
     /// Accepts and forwards connections again.
