@@ -145,8 +145,16 @@ impl BatchPlanner {
     /// Returns the stored tasks whose ancestor chains the cycle check needs:
     /// the new parents of keys whose parent changes. Storage loads them after
     /// the keyed tasks, so an unchanged tree costs no walk, however deep it is.
+    ///
+    /// A cycle after the write must pass through a stored task whose parent
+    /// changes: new tasks are pointed at only by rows of this batch, so a cycle
+    /// of new tasks alone is seen in memory. A batch that moves no stored task
+    /// therefore needs no chain at all.
     pub fn ancestor_seeds(&self, snapshot: &Snapshot) -> BTreeSet<TaskId> {
         let mut seeds = BTreeSet::new();
+        if !self.moves_stored_task(snapshot) {
+            return seeds;
+        }
         for (_, command) in &self.commands {
             let stored_parent = snapshot.tasks_by_key.get(&command.key).and_then(|task| task.parent_id);
             let by_key = match &command.parent_app_id {
@@ -163,6 +171,23 @@ impl BatchPlanner {
             seeds.extend([by_id, by_key].into_iter().flatten().filter(|target| Some(*target) != stored_parent));
         }
         seeds
+    }
+
+    /// True when an item gives a stored task a parent other than its stored one.
+    fn moves_stored_task(&self, snapshot: &Snapshot) -> bool {
+        self.commands.iter().any(|(_, command)| {
+            let Some(stored) = snapshot.tasks_by_key.get(&command.key) else { return false };
+            let by_id = matches!(command.parent_id, Patch::Set(id) if Some(id) != stored.parent_id);
+            let by_key = match &command.parent_app_id {
+                Patch::Set(app_id) => {
+                    let key = TaskKey { project_id: command.key.project_id, app_id: app_id.clone() };
+                    // A key not stored yet is a task this batch creates: always a move.
+                    snapshot.tasks_by_key.get(&key).is_none_or(|parent| Some(parent.id) != stored.parent_id)
+                }
+                Patch::Keep | Patch::Clear => false,
+            };
+            by_id || by_key
+        })
     }
 
     /// Decides the write plan from the stored data.

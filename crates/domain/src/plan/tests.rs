@@ -335,3 +335,84 @@ fn long_stored_chain_checked_once() {
     let rejection = planner(vec![with_parent_id(input(1, "N-1"), 5000)]).plan(&snapshot).unwrap_err();
     assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_id", DetailCode::ParentCycle)]);
 }
+
+#[test]
+fn batch_of_new_tasks_needs_no_ancestors() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    store(&mut snapshot, 11, 1, "B", Some(10));
+    let creates = planner(vec![with_parent_id(input(1, "N1"), 11), with_parent_key(input(1, "N2"), "B")]);
+    assert!(creates.ancestor_seeds(&snapshot).is_empty(), "new tasks alone cannot close a cycle through stored ones");
+}
+
+/// Keeps only what storage loads: the keyed tasks, the parents named by id,
+/// and the ancestor chains of the planner's seeds.
+fn as_loaded(full: &Snapshot, planner: &BatchPlanner) -> Snapshot {
+    let refs = planner.refs();
+    let mut loaded = Snapshot { projects: full.projects.clone(), ..Snapshot::default() };
+    for key in &refs.keys {
+        if let Some(task) = full.tasks_by_key.get(key) {
+            loaded.tasks_by_key.insert(key.clone(), task.clone());
+        }
+    }
+    let seeds = planner.ancestor_seeds(&loaded);
+    for id in &refs.parent_ids {
+        if let Some(node) = full.nodes.get(id) {
+            loaded.nodes.insert(*id, *node);
+        }
+    }
+    for seed in seeds {
+        let mut next = Some(seed);
+        while let Some(node) = next.and_then(|id| full.nodes.get(&id)) {
+            loaded.nodes.insert(node.id, *node);
+            next = node.parent_id;
+        }
+    }
+    loaded
+}
+
+#[test]
+fn cycle_through_new_task_and_stored_chain_is_found() {
+    // Stored: R is the root and X its child. The batch moves R under a new
+    // task C whose parent is X: R -> C -> X -> R.
+    let mut full = world();
+    store(&mut full, 10, 1, "R", None);
+    store(&mut full, 11, 1, "X", Some(10));
+    let batch = planner(vec![with_parent_key(input(1, "R"), "C"), with_parent_key(input(1, "C"), "X")]);
+    let rejection = batch.plan(&as_loaded(&full, &batch)).unwrap_err();
+    assert!(codes(&rejection).iter().all(|(_, _, code)| *code == DetailCode::ParentCycle), "{rejection:?}");
+    assert!(!rejection.details.is_empty());
+}
+
+proptest::proptest! {
+    // The interesting batches (a stored task moved under a new one) are rare among random ones.
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8192))]
+
+    /// Planning on what storage loads gives the same answer as planning on everything stored.
+    #[test]
+    fn loaded_snapshot_plans_like_full_one(
+        parents in proptest::collection::vec(proptest::option::of(0usize..6), 6),
+        items in proptest::collection::vec((0usize..9, 0u8..3, 0usize..9), 1..6),
+    ) {
+        // Stored tasks T0..T5 (ids 100..105), each pointing only at a lower one, so the stored tree is acyclic.
+        let mut full = world();
+        for (index, parent) in parents.iter().enumerate() {
+            let parent = parent.filter(|parent| *parent < index).map(|parent| 100 + parent as i64);
+            store(&mut full, 100 + index as i64, 1, &format!("T{index}"), parent);
+        }
+        let batch = planner(items.iter().map(|(key, how, target)| {
+            let item = input(1, &format!("T{key}"));
+            match how {
+                0 => item,
+                1 => with_parent_key(item, &format!("T{target}")),
+                _ => with_parent_id(item, 100 + *target as i64),
+            }
+        }).collect());
+        let expected = batch.plan(&full).map_err(|rejection| codes(&rejection).into_iter().map(|(i, f, c)| (i, f.to_owned(), c)).collect::<Vec<_>>());
+        let actual = batch.plan(&as_loaded(&full, &batch)).map_err(|rejection| codes(&rejection).into_iter().map(|(i, f, c)| (i, f.to_owned(), c)).collect::<Vec<_>>());
+        proptest::prop_assert_eq!(expected.is_ok(), actual.is_ok());
+        if let (Err(expected), Err(actual)) = (expected, actual) {
+            proptest::prop_assert_eq!(expected, actual);
+        }
+    }
+}
