@@ -445,7 +445,7 @@ async fn authorization_variants(test: TestDatabase) {
     let mut overwrite = task(acme.project, "SEED-1");
     overwrite["task_name"] = json!("overwritten");
     let (status, answer) = post_tasks(&server, &globex.token, json!([overwrite])).await;
-    assert_error(status, &answer, 403, "forbidden");
+    assert_error(status, &answer, 404, "not_found");
     assert_eq!(stored(&server, acme.project).await, before, "another tenant's token changed acme's tasks");
 
     for accepted in

@@ -135,14 +135,49 @@ async fn batch_size_limits(test: TestDatabase) {
     assert_eq!(detail_fields(&body), vec![(None, "tasks".into(), "batch_size".into())]);
 }
 
-async fn other_tenant_project_is_403(test: TestDatabase) {
+/// A token learns nothing about another tenant's ids: its projects and
+/// parents answer exactly like missing ones, and its organizations exactly
+/// like unknown ones outside the token's scope.
+async fn other_tenant_ids_read_as_missing(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
     let globex = tenant(&test, "globex", 0).await;
     let server = start(test).await;
-    let (status, body) = post_tasks(&server, &acme.token, json!([task(globex.project, "A")])).await;
-    assert_eq!(status, 403, "{body}");
-    assert_error_shape(&body, "forbidden");
-    assert_eq!(detail_fields(&body), vec![(Some(0), "tasks[0].project_id".into(), "project_forbidden".into())]);
+    let (_, seeded) = post_tasks(&server, &globex.token, json!([task(globex.project, "G")])).await;
+    let globex_task = seeded["data"]["processed_tasks"][0]["task_id"].as_i64().unwrap();
+    let missing_project = domain::ProjectId(globex.project.get() + 1000);
+    // The second id is the longer one (the first plus 1000), so it is replaced first.
+    let without_ids = |body: &Value, ids: [i64; 2]| {
+        body.to_string().replace(&ids[1].to_string(), "ID").replace(&ids[0].to_string(), "ID")
+    };
+
+    let (status, foreign) = post_tasks(&server, &acme.token, json!([task(globex.project, "A")])).await;
+    let (missing_status, missing) = post_tasks(&server, &acme.token, json!([task(missing_project, "A")])).await;
+    assert_eq!((status, missing_status), (404, 404), "{foreign} {missing}");
+    assert_eq!(detail_fields(&foreign), vec![(Some(0), "tasks[0].project_id".into(), "project_not_found".into())]);
+    let ids = [globex.project.get(), missing_project.get()];
+    assert_eq!(without_ids(&foreign, ids), without_ids(&missing, ids), "the answers differ by more than the id");
+
+    let mut child = task(acme.project, "B");
+    child["parent_task_id"] = json!(globex_task);
+    let (status, foreign) = post_tasks(&server, &acme.token, json!([child.clone()])).await;
+    child["parent_task_id"] = json!(globex_task + 1000);
+    let (missing_status, missing) = post_tasks(&server, &acme.token, json!([child])).await;
+    assert_eq!((status, missing_status), (404, 404), "{foreign} {missing}");
+    let ids = [globex_task, globex_task + 1000];
+    assert_eq!(without_ids(&foreign, ids), without_ids(&missing, ids));
+
+    let project = |organization: i64| json!({"organization_id": organization, "project_app_id": "P", "name": "P"});
+    let missing_org = globex.organization.get() + 1000;
+    let url = server.url("/api/v1/projects");
+    let (status, foreign) =
+        post_raw(&url, Some(&acme.token), Some("application/json"), project(globex.organization.get()).to_string())
+            .await;
+    let (missing_status, missing) =
+        post_raw(&url, Some(&acme.token), Some("application/json"), project(missing_org).to_string()).await;
+    assert_eq!((status, missing_status), (403, 403), "{foreign} {missing}");
+    assert_error_shape(&foreign, "forbidden");
+    let ids = [globex.organization.get(), missing_org];
+    assert_eq!(without_ids(&foreign, ids), without_ids(&missing, ids));
 }
 
 async fn unknown_project_and_parent_are_404(test: TestDatabase) {
@@ -305,7 +340,7 @@ infra_diesel::backend_tests!(
     auth_failures_are_401,
     invalid_items_all_listed,
     batch_size_limits,
-    other_tenant_project_is_403,
+    other_tenant_ids_read_as_missing,
     unknown_project_and_parent_are_404,
     body_limits_and_content_types,
     default_limit_fits_long_batch,

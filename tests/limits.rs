@@ -61,6 +61,57 @@ async fn stalled_body_gets_408(test: TestDatabase) {
     assert!(answer.contains("request_timeout"), "{answer}");
 }
 
+/// Sends `body` as one chunk of a chunked request, leaves out the final
+/// zero-size chunk, closes the sending side and returns what came back.
+async fn send_chunk_without_end(server: &support::Server, token: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "POST /api/v1/tasks HTTP/1.1\r\nHost: test\r\nAuthorization: {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("the server closes in time").ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// actix-http reads a chunked body whose sender closes before the final chunk
+/// as complete. JSON is self-delimiting and a batch is one object, so a cut
+/// body either fails to parse or is the whole document: nothing partial is
+/// ever stored.
+async fn cut_chunked_body_stores_nothing_partial(test: TestDatabase) {
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start(test).await;
+    let batch = json!({"tasks": [task(acme.project, "CUT-1"), task(acme.project, "CUT-2")]}).to_string();
+    let listed = || async {
+        let response = reqwest::Client::new()
+            .get(server.url(&format!("/api/v1/tasks?project_id={}", acme.project)))
+            .header("Authorization", &acme.token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        body["data"]["tasks"].as_array().unwrap().iter().map(|task| task["task_app_id"].clone()).collect::<Vec<_>>()
+    };
+
+    for cut in [batch.len() / 2, batch.len() - 1] {
+        let answer = send_chunk_without_end(&server, &acme.token, &batch[..cut]).await;
+        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 400"), "cut at {cut}: {answer}");
+        assert!(listed().await.is_empty(), "a body cut at byte {cut} stored tasks");
+    }
+    let answer = send_chunk_without_end(&server, &acme.token, &batch).await;
+    if answer.starts_with("HTTP/1.1 200") {
+        assert_eq!(listed().await, vec![json!("CUT-1"), json!("CUT-2")], "a whole document is stored whole");
+    } else {
+        assert!(listed().await.is_empty(), "{answer}");
+    }
+}
+
 async fn health_and_readiness(test: TestDatabase) {
     let server = start(test).await;
     for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
@@ -190,6 +241,7 @@ infra_diesel::backend_tests!(
     request_id_on_every_log_line,
     rate_limit_per_token,
     stalled_body_gets_408,
+    cut_chunked_body_stores_nothing_partial,
     health_and_readiness,
     compressed_body_is_415
 );

@@ -35,7 +35,6 @@ pub enum DetailCode {
     NotPositive,
     InvalidValue,
     BatchSize,
-    ProjectForbidden,
     ProjectNotFound,
     OrganizationForbidden,
     OrganizationNotFound,
@@ -61,7 +60,6 @@ impl DetailCode {
             Self::NotPositive => "not_positive",
             Self::InvalidValue => "invalid_value",
             Self::BatchSize => "batch_size",
-            Self::ProjectForbidden => "project_forbidden",
             Self::ProjectNotFound => "project_not_found",
             Self::OrganizationForbidden => "organization_forbidden",
             Self::OrganizationNotFound => "organization_not_found",
@@ -76,7 +74,7 @@ impl DetailCode {
     /// Returns the class that this code counts toward.
     pub fn class(self) -> ErrorClass {
         match self {
-            Self::ProjectForbidden | Self::OrganizationForbidden => ErrorClass::Forbidden,
+            Self::OrganizationForbidden => ErrorClass::Forbidden,
             Self::ProjectNotFound | Self::OrganizationNotFound | Self::ParentNotFound | Self::TaskNotFound => {
                 ErrorClass::NotFound
             }

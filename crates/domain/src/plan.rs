@@ -1,7 +1,7 @@
 //! Planning of a batch upsert: the rules that need stored data.
 //!
 //! Given validated commands and a [`Snapshot`] of the stored data, the
-//! planner decides scope (403), existence (404), parent rules (400), the
+//! planner decides scope and existence (404), parent rules (400), the
 //! merge of repeated keys and the rows to write, without doing any IO.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -236,20 +236,15 @@ impl BatchPlanner {
         errors: &mut Vec<ItemError>,
     ) -> bool {
         let project_id = command.key.project_id;
-        let error = match snapshot.projects.get(&project_id) {
-            None => (
-                DetailCode::ProjectNotFound,
-                format!("project {project_id} was not found; create it first or check the id"),
-            ),
-            Some(organization) if !self.scope.contains(*organization) => (
-                DetailCode::ProjectForbidden,
-                format!(
-                    "project {project_id} belongs to an organization outside this token's scope; use a token of that organization"
-                ),
-            ),
-            Some(_) => return true,
-        };
-        errors.push(ItemError::at(TASKS_FIELD, index, "project_id", error.0, error.1));
+        // Another tenant's project reads exactly like a missing one, so a
+        // token cannot learn which ids exist outside its scope.
+        if snapshot.projects.get(&project_id).is_some_and(|organization| self.scope.contains(*organization)) {
+            return true;
+        }
+        let message = format!(
+            "project {project_id} was not found among this token's organizations; create it first or check the id and the token"
+        );
+        errors.push(ItemError::at(TASKS_FIELD, index, "project_id", DetailCode::ProjectNotFound, message));
         false
     }
 

@@ -51,34 +51,15 @@ impl ProjectUpsert {
     ///
     /// # Errors
     /// Returns [`ProjectError::Rejected`] listing every invalid field (400),
-    /// an organization outside the caller's scope (403) or an unknown one (404).
+    /// an organization outside the caller's scope (403, whether or not it
+    /// exists) or an unknown one in it (404).
     pub async fn upsert(&self, caller: &Caller, input: ProjectInput) -> Result<(Project, Action), ProjectError> {
         let now = self.clock.now();
         let (organization_id, project) =
             validate(input, now).map_err(|errors| ProjectError::Rejected(Rejection::new(errors)))?;
 
-        let exists = self.organizations.find(organization_id).await?.is_some();
-        let error = |code, message: String| {
-            ProjectError::Rejected(Rejection::new(vec![ItemError {
-                index: None,
-                field: "organization_id".into(),
-                code,
-                message,
-            }]))
-        };
-        if !exists {
-            return Err(error(
-                DetailCode::OrganizationNotFound,
-                format!("organization {organization_id} was not found; check the id"),
-            ));
-        }
-        if !caller.scope.contains(organization_id) {
-            return Err(error(
-                DetailCode::OrganizationForbidden,
-                format!(
-                    "organization {organization_id} is outside this token's scope; use a token of that organization"
-                ),
-            ));
+        if let Err(errors) = self.check_organization(caller, organization_id).await? {
+            return Err(ProjectError::Rejected(Rejection::new(errors)));
         }
         Ok(self.projects.upsert(project).await?)
     }
@@ -127,7 +108,10 @@ impl ProjectUpsert {
         Ok(self.projects.upsert_many(projects).await?)
     }
 
-    /// Checks that the organization exists (404) and is in the caller's scope (403).
+    /// Checks that the organization is in the caller's scope (403) and exists (404).
+    ///
+    /// Scope comes first, so an id outside it answers 403 whether or not it
+    /// exists, and a token learns nothing about other tenants' ids.
     async fn check_organization(
         &self,
         caller: &Caller,
@@ -136,15 +120,15 @@ impl ProjectUpsert {
         let error = |code, message: String| {
             Err(vec![ItemError { index: None, field: "organization_id".into(), code, message }])
         };
+        if !caller.scope.contains(id) {
+            let message = format!("organization {id} is outside this token's scope; use a token of that organization");
+            return Ok(error(DetailCode::OrganizationForbidden, message));
+        }
         if self.organizations.find(id).await?.is_none() {
             return Ok(error(
                 DetailCode::OrganizationNotFound,
                 format!("organization {id} was not found; check the id"),
             ));
-        }
-        if !caller.scope.contains(id) {
-            let message = format!("organization {id} is outside this token's scope; use a token of that organization");
-            return Ok(error(DetailCode::OrganizationForbidden, message));
         }
         Ok(Ok(()))
     }
@@ -303,8 +287,18 @@ mod tests {
 
     #[test]
     fn unknown_organization_not_found() {
-        let codes = rejected_codes(futures::executor::block_on(service(&[1], false).upsert(&caller(), input(7))));
+        let caller = Caller { scope: Scope::new([OrganizationId(1), OrganizationId(7)]), ..caller() };
+        let codes = rejected_codes(futures::executor::block_on(service(&[1], false).upsert(&caller, input(7))));
         assert_eq!(codes, vec![("organization_id".to_owned(), DetailCode::OrganizationNotFound)]);
+    }
+
+    #[test]
+    fn organization_outside_scope_forbidden_whether_or_not_it_exists() {
+        for organization in [2, 7] {
+            let result = futures::executor::block_on(service(&[1, 2], false).upsert(&caller(), input(organization)));
+            let codes = rejected_codes(result);
+            assert_eq!(codes, vec![("organization_id".to_owned(), DetailCode::OrganizationForbidden)]);
+        }
     }
 
     #[test]

@@ -177,6 +177,24 @@ impl Database {
     }
 }
 
+#[cfg(feature = "test-support")]
+impl Database {
+    /// Checks out every connection of the pool and keeps them until the
+    /// returned value is dropped, so tests can see storage with no free connection.
+    ///
+    /// # Panics
+    /// Panics when a connection cannot be opened.
+    pub fn hold_every_connection(&self) -> Box<dyn std::any::Any + Send> {
+        fn take<M: diesel::r2d2::ManageConnection>(pool: &Pool<M>) -> Box<dyn std::any::Any + Send> {
+            Box::new((0..pool.max_size()).map(|_| pool.get().expect("check out a connection")).collect::<Vec<_>>())
+        }
+        match &self.pools {
+            Pools::Postgres(pool) => take(pool),
+            Pools::Sqlite(pool) => take(pool),
+        }
+    }
+}
+
 fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool> {
     if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| format!("failed to create the folder {}", folder.display()))?;

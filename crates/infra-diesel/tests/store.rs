@@ -185,7 +185,7 @@ async fn other_tenant_parent_not_found(test: TestDatabase) {
     let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![task(foreign_project.id, "G")]).await else {
         panic!("expected a rejection")
     };
-    assert_eq!(rejection.details[0].code, DetailCode::ProjectForbidden);
+    assert_eq!(rejection.details[0].code, DetailCode::ProjectNotFound, "another tenant's project reads as missing");
 }
 
 async fn concurrent_creates_report_one_created(test: TestDatabase) {
@@ -312,7 +312,36 @@ async fn migrations_idempotent(test: TestDatabase) {
     assert!(test.database.migrate().await.unwrap().is_empty());
 }
 
+/// With every pooled connection busy, storage answers `Unavailable` (the API's
+/// 503) after the acquire timeout instead of hanging, and serves again once a
+/// connection is free.
+async fn exhausted_pool_is_unavailable_then_recovers(test: TestDatabase) {
+    use domain::ports::Readiness;
+    use domain::StoreError;
+
+    let options = infra_diesel::PoolOptions {
+        max_size: 2,
+        acquire_timeout: std::time::Duration::from_millis(300),
+        ..infra_diesel::PoolOptions::default()
+    };
+    let small = Arc::new(infra_diesel::Database::connect(&test.url, &options).unwrap());
+    let fixture = fixture(test).await;
+    let ingestion = TaskIngestion::new(small.clone(), Arc::new(SystemClock));
+
+    let held = small.hold_every_connection();
+    let result = ingestion.ingest(&fixture.caller, vec![task(fixture.project, "WAITING")]).await;
+    assert!(matches!(result, Err(IngestError::Store(StoreError::Unavailable(_)))), "{result:?}");
+    assert!(matches!(small.ping().await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(small.find_task(TaskId(1)).await, Err(StoreError::Unavailable(_))));
+
+    drop(held);
+    let processed = ingestion.ingest(&fixture.caller, vec![task(fixture.project, "WAITING")]).await.unwrap();
+    assert_eq!(processed[0].action, Action::Created, "the failed attempt stored nothing");
+    small.ping().await.unwrap();
+}
+
 infra_diesel::backend_tests!(
+    exhausted_pool_is_unavailable_then_recovers,
     create_then_update_same_id,
     fields_stored_exactly,
     absent_keeps_null_clears,

@@ -25,7 +25,7 @@ fn every_error_maps_to_its_status() {
     let cases: Vec<(ApiError, u16, &str)> = vec![
         (ApiError::Unauthorized("missing".into()), 401, "unauthorized"),
         (ApiError::Rejected(rejection(&[DetailCode::Blank])), 400, "invalid_input"),
-        (ApiError::Rejected(rejection(&[DetailCode::ProjectForbidden])), 403, "forbidden"),
+        (ApiError::Rejected(rejection(&[DetailCode::OrganizationForbidden])), 403, "forbidden"),
         (ApiError::Rejected(rejection(&[DetailCode::ParentNotFound])), 404, "not_found"),
         (ApiError::Rejected(rejection(&[DetailCode::ParentCycle])), 400, "invalid_reference"),
         (ApiError::BadRequest("bad json".into()), 400, "malformed_request"),
@@ -51,7 +51,7 @@ fn every_error_maps_to_its_status() {
 #[test]
 fn status_follows_class_precedence() {
     let mixed =
-        [DetailCode::ParentCycle, DetailCode::ParentNotFound, DetailCode::ProjectForbidden, DetailCode::TooLong];
+        [DetailCode::ParentCycle, DetailCode::ParentNotFound, DetailCode::OrganizationForbidden, DetailCode::TooLong];
     assert_eq!(ApiError::Rejected(rejection(&mixed)).status_code(), StatusCode::BAD_REQUEST);
     assert_eq!(ApiError::Rejected(rejection(&mixed[..3])).status_code(), StatusCode::FORBIDDEN);
     assert_eq!(ApiError::Rejected(rejection(&mixed[..2])).status_code(), StatusCode::NOT_FOUND);

@@ -111,10 +111,13 @@ fn unknown_project_not_found() {
 }
 
 #[test]
-fn project_outside_scope_forbidden() {
-    let rejection = planner(vec![input(9, "A")]).plan(&world()).unwrap_err();
-    assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].project_id", DetailCode::ProjectForbidden)]);
-    assert_eq!(rejection.class(), crate::ErrorClass::Forbidden);
+fn project_outside_scope_reads_as_missing() {
+    let outside = planner(vec![input(9, "A")]).plan(&world()).unwrap_err();
+    let missing = planner(vec![input(5, "A")]).plan(&world()).unwrap_err();
+    assert_eq!(codes(&outside), vec![(Some(0), "tasks[0].project_id", DetailCode::ProjectNotFound)]);
+    assert_eq!(outside.class(), crate::ErrorClass::NotFound);
+    let message = |rejection: &Rejection| rejection.details[0].message.replace(['5', '9'], "N");
+    assert_eq!(message(&outside), message(&missing), "the answers differ only by the id");
 }
 
 #[test]
@@ -281,12 +284,12 @@ fn every_failing_item_listed_with_own_code() {
     assert_eq!(
         codes(&rejection),
         vec![
-            (Some(0), "tasks[0].project_id", DetailCode::ProjectForbidden),
+            (Some(0), "tasks[0].project_id", DetailCode::ProjectNotFound),
             (Some(1), "tasks[1].project_id", DetailCode::ProjectNotFound),
             (Some(2), "tasks[2].parent_task_id", DetailCode::ParentInOtherProject),
         ]
     );
-    assert_eq!(rejection.class(), crate::ErrorClass::Forbidden, "403 comes before 404 and parent rules");
+    assert_eq!(rejection.class(), crate::ErrorClass::NotFound, "404 comes before parent rules");
 }
 
 #[test]
