@@ -119,10 +119,10 @@ where
                             return Ok(latencies);
                         }
                         let batch = case.batches[index];
-                        if let Some(needed) = batch.needs {
-                            if committed.wait_for(needed) {
-                                parent_waits.fetch_add(1, Ordering::Relaxed);
-                            }
+                        if let Some(needed) = batch.needs
+                            && committed.wait_for(needed)
+                        {
+                            parent_waits.fetch_add(1, Ordering::Relaxed);
                         }
                         let begun = Instant::now();
                         let outcome = write_batch(conn, case, batch, &mut rows, write);

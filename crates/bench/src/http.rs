@@ -148,10 +148,10 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Ans
         if index >= shared.batches.len() {
             return Ok(done);
         }
-        if let Some(needed) = shared.batches[index].needs {
-            if shared.committed.wait_for(needed).await {
-                shared.gate_waits.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(needed) = shared.batches[index].needs
+            && shared.committed.wait_for(needed).await
+        {
+            shared.gate_waits.fetch_add(1, Ordering::Relaxed);
         }
         let body = shared.bodies[index]
             .lock()

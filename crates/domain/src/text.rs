@@ -37,27 +37,27 @@ impl TextRule {
                 format!("contains a NUL character (U+0000) at position {position}; remove it"),
             );
         }
-        if self.reject_controls {
-            if let Some((position, c)) = value.chars().enumerate().find(|(_, c)| c.is_control()) {
-                return violation(
-                    DetailCode::ControlCharacter,
-                    format!(
-                        "contains the control character U+{:04X} at position {position}; identifiers may not contain control characters",
-                        u32::from(c)
-                    ),
-                );
-            }
+        if self.reject_controls
+            && let Some((position, c)) = value.chars().enumerate().find(|(_, c)| c.is_control())
+        {
+            return violation(
+                DetailCode::ControlCharacter,
+                format!(
+                    "contains the control character U+{:04X} at position {position}; identifiers may not contain control characters",
+                    u32::from(c)
+                ),
+            );
         }
-        if self.reject_controls {
-            if let Some((position, c)) = value.chars().enumerate().find(|(_, c)| is_bidi_control(*c)) {
-                return violation(
-                    DetailCode::ControlCharacter,
-                    format!(
-                        "contains the bidirectional control character U+{:04X} at position {position}; identifiers may not contain it",
-                        u32::from(c)
-                    ),
-                );
-            }
+        if self.reject_controls
+            && let Some((position, c)) = value.chars().enumerate().find(|(_, c)| is_bidi_control(*c))
+        {
+            return violation(
+                DetailCode::ControlCharacter,
+                format!(
+                    "contains the bidirectional control character U+{:04X} at position {position}; identifiers may not contain it",
+                    u32::from(c)
+                ),
+            );
         }
         if self.reject_blank && value.chars().all(is_invisible) {
             return violation(DetailCode::Blank, "must not be empty or only whitespace".to_owned());
