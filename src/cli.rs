@@ -110,6 +110,10 @@ pub struct ServeOptions {
     #[arg(long, env = "LEANMOTE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_per_minute: u32,
 
+    /// Seconds an answer stays stored under its Idempotency-Key for replays.
+    #[arg(long, env = "LEANMOTE_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub idempotency_ttl_secs: u64,
+
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "LEANMOTE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout_secs: u64,

@@ -46,7 +46,7 @@ pub async fn seed(database: &Database, state: &AppState, address: SocketAddr) ->
         "demo data created"
     );
 
-    let task_ids: Vec<String> = processed.iter().map(|task| task.task_id.to_string()).collect();
+    let task_ids: Vec<String> = processed.iter().filter_map(|task| task.task_id).map(|id| id.to_string()).collect();
     println!(
         "demo mode: created organization {}, project {} with tasks {}, and token {token_id}.",
         organization.id,

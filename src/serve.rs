@@ -8,6 +8,7 @@ use std::time::Duration;
 use api_actix::{AppState, RateLimiter};
 use domain::auth::Authenticator;
 use domain::clock::{Clock, SystemClock};
+use domain::idempotency::Idempotency;
 use domain::ingest::TaskIngestion;
 use domain::project_upsert::ProjectUpsert;
 use domain::read::Reader;
@@ -15,6 +16,11 @@ use infra_diesel::Database;
 
 use crate::cli::ServeOptions;
 use crate::metrics::PrometheusMetrics;
+
+/// Seconds a claimed idempotency key holds beyond the body timeout, for the write itself.
+const CLAIM_WRITE_ALLOWANCE_SECS: u64 = 60;
+/// How often expired idempotency answers are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Builds the shared state of the HTTP handlers.
 ///
@@ -27,10 +33,18 @@ pub fn app_state(database: &Database, options: &ServeOptions) -> anyhow::Result<
         ingestion: TaskIngestion::new(store.clone(), clock.clone()),
         projects: ProjectUpsert { projects: store.clone(), organizations: store.clone(), clock: clock.clone() },
         reader: Reader { tasks: store.clone(), projects: store.clone(), organizations: store.clone() },
-        authenticator: Authenticator::new(store.clone(), clock),
-        readiness: store,
+        authenticator: Authenticator::new(store.clone(), clock.clone()),
+        readiness: store.clone(),
         metrics: Arc::new(PrometheusMetrics::install(database)?),
         rate_limiter: Arc::new(RateLimiter::new(options.rate_limit_per_minute)),
+        idempotency: Idempotency {
+            store,
+            clock,
+            answer_ttl: Duration::from_secs(options.idempotency_ttl_secs),
+            // A claim outlives the slowest upload plus time to write the batch, so a
+            // server that dies mid-request frees its keys soon after.
+            claim_lease: Duration::from_secs(options.body_timeout_secs + CLAIM_WRITE_ALLOWANCE_SECS),
+        },
         max_body_bytes: options.max_body_bytes,
         body_timeout: Duration::from_secs(options.body_timeout_secs),
     })
@@ -58,7 +72,22 @@ pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()
     if options.demo {
         crate::demo::seed(&database, &state, address).await.context("failed to set up demo mode")?;
     }
+    actix_web::rt::spawn(prune_forever(state.idempotency.clone()));
     server.run().await.context("the HTTP server failed")?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Deletes expired idempotency answers now and every [`PRUNE_INTERVAL`]. Each
+/// instance prunes; the deletes are idempotent, so instances never conflict.
+async fn prune_forever(idempotency: Idempotency) {
+    let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match idempotency.prune().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned expired idempotency answers"),
+            Err(error) => tracing::warn!(error = %error, "could not prune expired idempotency answers"),
+        }
+    }
 }

@@ -41,6 +41,12 @@ pub enum ApiError {
     RouteNotFound { method: String, path: String },
     #[error("method {method} is not allowed on {path}; use {allowed}")]
     MethodNotAllowed { method: String, path: String, allowed: &'static str },
+    #[error("another request with this Idempotency-Key is still running; retry when it has answered")]
+    IdempotencyKeyInUse,
+    #[error(
+        "this Idempotency-Key was already used for a different request; use a new key for a new request, or resend the first request unchanged"
+    )]
+    IdempotencyKeyReused,
     #[error("the service is temporarily unavailable; retry in a few seconds")]
     Unavailable(#[source] StoreError),
     #[error("an internal error occurred; retry later, and contact the operator if it persists")]
@@ -87,6 +93,8 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -109,6 +117,8 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -139,7 +149,7 @@ impl ResponseError for ApiError {
 
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::IdempotencyKeyInUse => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
             }
             Self::RateLimited { retry_after, .. } => {

@@ -13,6 +13,7 @@ mod rate_limit;
 mod reads;
 mod response;
 mod routes;
+mod task_writes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 use domain::auth::Authenticator;
+use domain::idempotency::Idempotency;
 use domain::ingest::TaskIngestion;
 use domain::ports::Readiness;
 use domain::project_upsert::ProjectUpsert;
@@ -50,6 +52,7 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     pub metrics: Arc<dyn MetricsSource>,
     pub rate_limiter: Arc<RateLimiter>,
+    pub idempotency: Idempotency,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Maximum time a client may take to send a request body.

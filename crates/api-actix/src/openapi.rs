@@ -51,12 +51,18 @@ struct TaskItem {
     parent_task_id: Option<i64>,
     /// The parent's `task_app_id` in the same project, stored or in the same batch.
     parent_task_app_id: Option<String>,
+    /// When the task last changed in the client's tool, in the formats of `created_at`.
+    /// When the stored task has a newer one, the item is skipped (`action: "skipped"`, `reason: "stale"`).
+    #[schema(example = "2024-01-21 10:30:00")]
+    source_updated_at: Option<String>,
 }
 
 /// Success of `POST /api/v1/tasks`.
 #[derive(ToSchema)]
 #[schema(example = json!({"status": "success", "message": "Tasks processed successfully",
-    "data": {"processed_tasks": [{"project_id": 1, "task_id": 4, "task_app_id": "TASK-001", "action": "created"}]}}))]
+    "data": {"processed_tasks": [{"project_id": 1, "task_id": 4, "task_app_id": "TASK-001", "action": "created",
+        "changed_fields": ["task_name", "task_url", "owner_id", "owner_name", "parent_task_id", "created_at"],
+        "created_at": "2024-01-20 09:00:00", "warnings": []}]}}))]
 struct TasksProcessed {
     status: String,
     message: String,
@@ -67,22 +73,50 @@ struct TasksProcessed {
 struct ProcessedTasks {
     /// One entry per request item, in request order.
     processed_tasks: Vec<ProcessedTask>,
+    /// Present, and true, only in the answer of a dry run (`?dry_run=true`).
+    dry_run: Option<bool>,
 }
 
 #[derive(ToSchema)]
 struct ProcessedTask {
     project_id: i64,
-    task_id: i64,
+    /// Leanmote id of the task; `null` only in a dry run, for a task that would be created.
+    task_id: Option<i64>,
     task_app_id: String,
     action: Action,
+    /// Present only when `action` is `skipped`.
+    reason: Option<SkipReason>,
+    /// Stored fields whose value the item changed, in this order: `task_name`, `task_url`, `owner_id`,
+    /// `owner_name`, `parent_task_id`, `created_at`, `source_updated_at`. Empty when nothing changed;
+    /// then the task's `updated_at` is left as it was.
+    changed_fields: Vec<String>,
+    /// `created_at` as stored, in UTC (`YYYY-MM-DD HH:MM:SS`).
+    created_at: String,
+    /// Remarks that did not stop the item.
+    warnings: Vec<ItemWarning>,
 }
 
-/// Outcome of the write, as the database saw it.
+/// Outcome of the item, as the database saw it.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 enum Action {
     Created,
     Updated,
+    Skipped,
+}
+
+/// Why an item was skipped: `stale`, the stored task has a newer `source_updated_at`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+enum SkipReason {
+    Stale,
+}
+
+/// A non-fatal remark: `unknown_field`, `created_at_in_future` or `owner_name_without_owner_id`.
+#[derive(ToSchema)]
+struct ItemWarning {
+    code: String,
+    message: String,
 }
 
 /// Body of `POST /api/v1/projects`: one project, or `{"projects": [...]}` with up to 1000.
@@ -146,7 +180,10 @@ struct Task {
     owner_name: Option<String>,
     parent_task_id: Option<i64>,
     created_at: String,
+    /// The last `source_updated_at` applied, or `null`.
+    source_updated_at: Option<String>,
     inserted_at: String,
+    /// When Leanmote last changed the task; a write that changed nothing leaves it.
     updated_at: String,
 }
 
@@ -248,11 +285,22 @@ struct ErrorDetail {
 }
 
 /// Creates or updates a batch of tasks.
+///
+/// With `Idempotency-Key`, the first successful answer is stored and a retry with the same
+/// body gets it back byte for byte, with `Idempotent-Replayed: true`.
 #[utoipa::path(post, path = "/api/v1/tasks", request_body = TaskBatchRequest, security(("token" = [])),
+    params(
+        ("dry_run" = Option<bool>, Query, description = "true: check the batch and answer what would happen, writing nothing"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters naming this request; a retry with the same key and body replays the first answer"),
+    ),
     responses(
-        (status = 200, body = TasksProcessed), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 200, body = TasksProcessed, headers(("Idempotent-Replayed" = String, description = "true on a replayed answer"))),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
         (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 408, body = ErrorResponse),
-        (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse), (status = 429, body = ErrorResponse),
+        (status = 409, body = ErrorResponse, description = "A request with the same Idempotency-Key is still running"),
+        (status = 413, body = ErrorResponse), (status = 415, body = ErrorResponse),
+        (status = 422, body = ErrorResponse, description = "The Idempotency-Key was used for a different request"),
+        (status = 429, body = ErrorResponse),
         (status = 500, body = ErrorResponse), (status = 503, body = ErrorResponse),
     ))]
 fn post_tasks() {}

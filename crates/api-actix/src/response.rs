@@ -18,30 +18,65 @@ pub struct TasksProcessed {
 #[derive(Serialize)]
 struct ProcessedData {
     processed_tasks: Vec<ProcessedItem>,
+    /// Present, and true, only in the answer of a dry run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
 }
 
 /// One processed task. The page's example repeats `task_id`; it appears once here.
+/// The fields after `action` extend the page's answer.
 #[derive(Serialize)]
-struct ProcessedItem {
+pub(crate) struct ProcessedItem {
     project_id: i64,
-    task_id: i64,
+    task_id: Option<i64>,
     task_app_id: String,
     action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    changed_fields: Vec<&'static str>,
+    created_at: String,
+    warnings: Vec<WarningBody>,
+}
+
+#[derive(Serialize)]
+struct WarningBody {
+    code: &'static str,
+    message: String,
+}
+
+impl From<&ProcessedTask> for ProcessedItem {
+    fn from(task: &ProcessedTask) -> Self {
+        Self {
+            project_id: task.project_id.get(),
+            task_id: task.task_id.map(|id| id.get()),
+            task_app_id: task.task_app_id.clone(),
+            action: task.action.as_str(),
+            reason: task.action.reason(),
+            changed_fields: task.changed_fields.iter().map(|field| field.as_str()).collect(),
+            created_at: task.created_at.to_api_string(),
+            warnings: task
+                .warnings
+                .iter()
+                .map(|warning| WarningBody { code: warning.code.as_str(), message: warning.message.clone() })
+                .collect(),
+        }
+    }
 }
 
 impl TasksProcessed {
     /// Builds the body from the use case's results, kept in request order.
-    pub fn new(processed: Vec<ProcessedTask>) -> Self {
-        let processed_tasks = processed
-            .into_iter()
-            .map(|task| ProcessedItem {
-                project_id: task.project_id.get(),
-                task_id: task.task_id.get(),
-                task_app_id: task.task_app_id,
-                action: task.action.as_str(),
-            })
-            .collect();
-        Self { status: "success", message: "Tasks processed successfully", data: ProcessedData { processed_tasks } }
+    pub fn new(processed: &[ProcessedTask], dry_run: bool) -> Self {
+        let processed_tasks = processed.iter().map(ProcessedItem::from).collect();
+        Self {
+            status: "success",
+            message: "Tasks processed successfully",
+            data: ProcessedData { processed_tasks, dry_run },
+        }
+    }
+
+    /// Renders the body as JSON text: the exact bytes sent and stored for replays.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a body of strings and numbers always serializes")
     }
 }
 
@@ -163,6 +198,7 @@ pub struct TaskBody {
     owner_name: Option<String>,
     parent_task_id: Option<i64>,
     created_at: String,
+    source_updated_at: Option<String>,
     inserted_at: String,
     updated_at: String,
 }
@@ -179,6 +215,7 @@ impl From<StoredTask> for TaskBody {
             owner_name: task.fields.owner_name.map(|owner| owner.into_inner()),
             parent_task_id: task.parent_id.map(|id| id.get()),
             created_at: task.fields.created_at.to_api_string(),
+            source_updated_at: task.fields.source_updated_at.map(|at| at.to_api_string()),
             inserted_at: task.inserted_at.to_api_string(),
             updated_at: task.updated_at.to_api_string(),
         }

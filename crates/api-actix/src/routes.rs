@@ -7,14 +7,14 @@ use serde_json::json;
 use crate::body::{read_body, require_identity_encoding, require_json};
 use crate::decode;
 use crate::error::ApiError;
-use crate::response::{ProjectProcessed, ProjectsProcessed, TasksProcessed};
+use crate::response::{ProjectProcessed, ProjectsProcessed};
 use crate::{AppState, reads};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
             resource("/api/v1/tasks", "GET, POST")
-                .route(web::post().to(post_tasks))
+                .route(web::post().to(crate::task_writes::post_tasks))
                 .route(web::get().to(reads::list_tasks)),
         )
         .service(resource("/api/v1/tasks/{task_id}", "GET").route(web::get().to(reads::get_task)))
@@ -30,26 +30,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/metrics", "GET").route(web::get().to(metrics_text)))
         .service(resource("/readyz", "GET").route(web::get().to(readyz)))
         .service(resource("/healthz", "GET").route(web::get().to(healthz)));
-}
-
-/// `POST /api/v1/tasks`: authenticate, read and decode the batch, ingest it.
-async fn post_tasks(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let (caller, body) = authenticated_body(&state, &request, payload).await?;
-    let inputs = decode_off_worker(body, decode::task_batch).await?;
-
-    let processed = state.ingestion.ingest(&caller, inputs).await?;
-    let created = processed.iter().filter(|task| task.action == domain::task::Action::Created).count();
-    let span = tracing::Span::current();
-    span.record("tasks.created", created);
-    span.record("tasks.updated", processed.len() - created);
-    metrics::counter!("leanmote_tasks_written_total", "action" => "created").increment(created as u64);
-    metrics::counter!("leanmote_tasks_written_total", "action" => "updated")
-        .increment((processed.len() - created) as u64);
-    Ok(HttpResponse::Ok().json(TasksProcessed::new(processed)))
 }
 
 /// `POST /api/v1/projects`: create or update one project, or a batch of them.
@@ -97,7 +77,7 @@ async fn authenticated_body(
 const DECODE_INLINE_MAX_BYTES: usize = 256 * 1024;
 
 /// Decodes a body with `decode`, on the blocking pool when it is large.
-async fn decode_off_worker<T: Send + 'static>(
+pub(crate) async fn decode_off_worker<T: Send + 'static>(
     body: actix_web::web::Bytes,
     decode: fn(&[u8]) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {

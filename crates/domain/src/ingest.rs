@@ -5,11 +5,14 @@ use std::sync::Arc;
 use crate::auth::Caller;
 use crate::clock::Clock;
 use crate::error::{DetailCode, ItemError, Rejection, StoreError};
+use crate::idempotency::Receipt;
 use crate::ids::{ProjectId, TaskId};
 use crate::input::TaskInput;
-use crate::plan::BatchPlanner;
-use crate::ports::{ApplyError, TaskStore};
+use crate::outcome::{FieldName, TaskAction, Warning};
+use crate::plan::{BatchPlanner, ItemDecision, PlannedItem, WritePlan};
+use crate::ports::{AppliedBatch, ApplyError, TaskStore};
 use crate::task::Action;
+use crate::timestamp::Timestamp;
 use crate::validate::{TASKS_FIELD, validate_task};
 
 /// Most tasks one request may carry.
@@ -19,9 +22,65 @@ pub const MAX_BATCH_TASKS: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessedTask {
     pub project_id: ProjectId,
-    pub task_id: TaskId,
+    /// `None` only in a dry run, for a task the batch would create.
+    pub task_id: Option<TaskId>,
     pub task_app_id: String,
-    pub action: Action,
+    pub action: TaskAction,
+    /// Stored fields whose value the item changed, in API order; empty when it changed nothing.
+    pub changed_fields: Vec<FieldName>,
+    /// `created_at` as stored once the item is applied.
+    pub created_at: Timestamp,
+    pub warnings: Vec<Warning>,
+}
+
+/// Turns a written batch into per-item results, in request order.
+///
+/// Storage may call this inside the write transaction, to keep the answer
+/// together with the write (see idempotency keys).
+pub fn processed_tasks(applied: &AppliedBatch) -> Vec<ProcessedTask> {
+    applied
+        .plan
+        .items
+        .iter()
+        .map(|item| {
+            let written = applied.rows[item.row];
+            let action = match item.decision {
+                ItemDecision::SkipStale => TaskAction::SkippedStale,
+                ItemDecision::Apply if item.first_write && written.action == Action::Created => TaskAction::Created,
+                ItemDecision::Apply => TaskAction::Updated,
+            };
+            processed_task(&applied.plan, item, Some(written.id), action)
+        })
+        .collect()
+}
+
+/// Per-item results of a plan that is not written: what a write would do.
+fn planned_tasks(plan: &WritePlan) -> Vec<ProcessedTask> {
+    plan.items
+        .iter()
+        .map(|item| {
+            let existing = plan.rows[item.row].existing_id;
+            let action = match item.decision {
+                ItemDecision::SkipStale => TaskAction::SkippedStale,
+                ItemDecision::Apply if item.first_write && existing.is_none() => TaskAction::Created,
+                ItemDecision::Apply => TaskAction::Updated,
+            };
+            processed_task(plan, item, existing, action)
+        })
+        .collect()
+}
+
+fn processed_task(plan: &WritePlan, item: &PlannedItem, task_id: Option<TaskId>, action: TaskAction) -> ProcessedTask {
+    let row = &plan.rows[item.row];
+    ProcessedTask {
+        project_id: row.key.project_id,
+        task_id,
+        task_app_id: row.key.app_id.as_str().to_owned(),
+        action,
+        changed_fields: item.changed_fields.clone(),
+        created_at: item.created_at,
+        warnings: item.warnings.clone(),
+    }
 }
 
 /// Failure to ingest a batch.
@@ -56,8 +115,39 @@ impl TaskIngestion {
     /// breaks a rule, and [`IngestError::Store`] when storage fails. In both
     /// cases nothing is written.
     pub async fn ingest(&self, caller: &Caller, inputs: Vec<TaskInput>) -> Result<Vec<ProcessedTask>, IngestError> {
-        check_batch_size(inputs.len()).map_err(IngestError::Rejected)?;
+        self.ingest_with_receipt(caller, inputs, None).await
+    }
 
+    /// Like [`Self::ingest`]; with a receipt, storage also keeps the batch's
+    /// answer under its idempotency key, in the same transaction.
+    ///
+    /// # Errors
+    /// The same as [`Self::ingest`].
+    pub async fn ingest_with_receipt(
+        &self,
+        caller: &Caller,
+        inputs: Vec<TaskInput>,
+        receipt: Option<Receipt>,
+    ) -> Result<Vec<ProcessedTask>, IngestError> {
+        let planner = self.planner(caller, inputs)?;
+        let applied = self.store.apply_batch(planner, receipt).await.map_err(IngestError::from_apply)?;
+        Ok(processed_tasks(&applied))
+    }
+
+    /// Checks the batch against the stored data as [`Self::ingest`] would, and
+    /// answers what each item would do, without writing anything.
+    ///
+    /// # Errors
+    /// The same as [`Self::ingest`].
+    pub async fn dry_run(&self, caller: &Caller, inputs: Vec<TaskInput>) -> Result<Vec<ProcessedTask>, IngestError> {
+        let planner = self.planner(caller, inputs)?;
+        let plan = self.store.plan_batch(planner).await.map_err(IngestError::from_apply)?;
+        Ok(planned_tasks(&plan))
+    }
+
+    /// Applies the input rules to every item and builds the batch's planner.
+    fn planner(&self, caller: &Caller, inputs: Vec<TaskInput>) -> Result<Arc<BatchPlanner>, IngestError> {
+        check_batch_size(inputs.len()).map_err(IngestError::Rejected)?;
         let mut commands = Vec::with_capacity(inputs.len());
         let mut input_errors = Vec::new();
         for (index, input) in inputs.into_iter().enumerate() {
@@ -66,29 +156,16 @@ impl TaskIngestion {
                 Err(errors) => input_errors.extend(errors),
             }
         }
+        Ok(Arc::new(BatchPlanner::new(commands, input_errors, caller.scope.clone(), self.clock.now())))
+    }
+}
 
-        let planner = Arc::new(BatchPlanner::new(commands, input_errors, caller.scope.clone(), self.clock.now()));
-        let applied = self.store.apply_batch(planner).await.map_err(|error| match error {
-            ApplyError::Rejected(rejection) => IngestError::Rejected(rejection),
-            ApplyError::Store(error) => IngestError::Store(error),
-        })?;
-
-        let processed = applied
-            .plan
-            .items
-            .iter()
-            .map(|item| {
-                let row = &applied.plan.rows[item.row];
-                let write = applied.rows[item.row];
-                ProcessedTask {
-                    project_id: row.key.project_id,
-                    task_id: write.id,
-                    task_app_id: row.key.app_id.as_str().to_owned(),
-                    action: if item.first_write { write.action } else { Action::Updated },
-                }
-            })
-            .collect();
-        Ok(processed)
+impl IngestError {
+    fn from_apply(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Rejected(rejection) => Self::Rejected(rejection),
+            ApplyError::Store(error) => Self::Store(error),
+        }
     }
 }
 

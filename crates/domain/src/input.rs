@@ -43,4 +43,8 @@ pub struct TaskInput {
     pub parent_task_id: FieldInput<i64>,
     /// Extension: the parent named by its external id in the same project.
     pub parent_task_app_id: FieldInput<String>,
+    /// Extension: when the task last changed in the client's tool.
+    pub source_updated_at: FieldInput<String>,
+    /// Names of the fields this API does not know, which were ignored.
+    pub unknown_fields: Vec<String>,
 }

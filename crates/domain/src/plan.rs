@@ -9,11 +9,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::auth::Scope;
 use crate::error::{DetailCode, ItemError, Rejection};
 use crate::ids::{OrganizationId, ProjectId, TaskId};
+use crate::outcome::{FieldName, Warning, WarningCode};
 use crate::task::{Patch, StoredTask, TaskAppId, TaskCommand, TaskFields, TaskKey};
 use crate::timestamp::Timestamp;
 use crate::validate::TASKS_FIELD;
 
 mod cycle;
+
+/// How far ahead of the server's clock a `created_at` may be before it draws a warning.
+const FUTURE_TOLERANCE_MINUTES: i64 = 5;
 #[cfg(test)]
 mod tests;
 
@@ -66,10 +70,21 @@ pub struct PlannedRow {
     pub existing_id: Option<TaskId>,
     pub fields: TaskFields,
     pub parent: PlannedParent,
+    /// True when the row exists and its final state equals the stored one:
+    /// storage writes nothing for it, so `updated_at` stays as it is.
+    pub unchanged: bool,
+}
+
+/// Whether an item is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemDecision {
+    Apply,
+    /// The key's `source_updated_at` is newer than the item's: the item is left out.
+    SkipStale,
 }
 
 /// Mapping of one request item onto the planned rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedItem {
     /// Position of the item in the request.
     pub index: usize,
@@ -78,6 +93,12 @@ pub struct PlannedItem {
     /// True for the first item of its key: its action is whatever the write did to the row.
     /// Later items of the same key are updates of what the earlier ones wrote.
     pub first_write: bool,
+    pub decision: ItemDecision,
+    /// Stored fields whose value this item changed, in API order.
+    pub changed_fields: Vec<FieldName>,
+    /// `created_at` of the key once this item is applied (or as stored, when skipped).
+    pub created_at: Timestamp,
+    pub warnings: Vec<Warning>,
 }
 
 /// The writes a batch needs, rows sorted by key so concurrent writers lock in one order.
@@ -100,6 +121,7 @@ enum ParentTarget {
 struct RowDraft {
     existing: Option<TaskId>,
     stored_parent: Option<TaskId>,
+    stored_fields: Option<TaskFields>,
     fields: Option<TaskFields>,
     parent: ParentTarget,
     /// Request positions of the items that set or cleared the parent, with the field they used.
@@ -210,21 +232,48 @@ impl BatchPlanner {
             let first_write = !drafts.contains_key(&command.key);
             let draft =
                 drafts.entry(command.key.clone()).or_insert_with(|| new_draft(snapshot.tasks_by_key.get(&command.key)));
-            apply_fields(draft, command);
-            match self.resolve_parent(*index, command, snapshot, &batch_keys) {
-                Ok(Some(target)) => {
-                    draft.parent = target;
-                    draft.parent_setters.push((*index, parent_field(command)));
+            let mut item = ItemDraft {
+                index: *index,
+                first_write,
+                decision: ItemDecision::Apply,
+                changed_fields: Vec::new(),
+                warnings: self.item_warnings(command),
+            };
+            if is_stale(draft, command) {
+                item.decision = ItemDecision::SkipStale;
+            } else {
+                let before = (draft.fields.clone(), draft.parent.clone());
+                apply_fields(draft, command);
+                match self.resolve_parent(*index, command, snapshot, &batch_keys) {
+                    Ok(Some(target)) => {
+                        draft.parent = target;
+                        draft.parent_setters.push((*index, parent_field(command)));
+                    }
+                    Ok(None) => {}
+                    Err(error) => errors.push(error),
                 }
-                Ok(None) => {}
-                Err(error) => errors.push(error),
+                item.changed_fields = changed_fields(before.0.as_ref(), &before.1, draft);
             }
-            item_keys.push((*index, command.key.clone(), first_write));
+            let created_at = draft.fields.as_ref().map_or(command.created_at, |fields| fields.created_at);
+            item_keys.push((command.key.clone(), item, created_at));
         }
 
         let (checks, plan) = self.index_rows(drafts, item_keys);
         errors.extend(cycle::find_cycles(&plan.rows, &checks.changed, &checks.setters, snapshot));
         if errors.is_empty() { Ok(plan) } else { Err(Rejection::new(errors)) }
+    }
+
+    /// Remarks on an item that need the time of the request, added to those of the input rules.
+    fn item_warnings(&self, command: &TaskCommand) -> Vec<Warning> {
+        let mut warnings = command.warnings.clone();
+        if command.created_at.as_naive() > self.now.as_naive() + chrono::Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
+            let message = format!(
+                "created_at {} is later than the server's clock ({} UTC); send when the task was created, in UTC",
+                command.created_at, self.now
+            );
+            warnings.push(Warning::new(WarningCode::CreatedAtInFuture, message));
+        }
+        warnings
     }
 
     /// Checks that the item's project exists and is in scope; records why not.
@@ -310,7 +359,7 @@ impl BatchPlanner {
     fn index_rows(
         &self,
         drafts: BTreeMap<TaskKey, RowDraft>,
-        item_keys: Vec<(usize, TaskKey, bool)>,
+        item_keys: Vec<(TaskKey, ItemDraft, Timestamp)>,
     ) -> (RowChecks, WritePlan) {
         let row_of: HashMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
         let mut checks =
@@ -330,15 +379,35 @@ impl BatchPlanner {
                     PlannedParent::InBatch(_) => true,
                 });
                 let fields = draft.fields.clone().expect("every draft gets the fields of at least one item");
-                PlannedRow { key: key.clone(), existing_id: draft.existing, fields, parent }
+                let unchanged = draft.existing.is_some()
+                    && draft.stored_fields.as_ref() == Some(&fields)
+                    && parent == draft.stored_parent.map_or(PlannedParent::None, PlannedParent::Stored);
+                PlannedRow { key: key.clone(), existing_id: draft.existing, fields, parent, unchanged }
             })
             .collect();
         let items = item_keys
             .into_iter()
-            .map(|(index, key, first_write)| PlannedItem { index, row: row_of[&key], first_write })
+            .map(|(key, item, created_at)| PlannedItem {
+                index: item.index,
+                row: row_of[&key],
+                first_write: item.first_write,
+                decision: item.decision,
+                changed_fields: item.changed_fields,
+                created_at,
+                warnings: item.warnings,
+            })
             .collect();
         (checks, WritePlan { now: self.now, rows, items })
     }
+}
+
+/// One item's outcome while the batch is applied, before rows get indexes.
+struct ItemDraft {
+    index: usize,
+    first_write: bool,
+    decision: ItemDecision,
+    changed_fields: Vec<FieldName>,
+    warnings: Vec<Warning>,
 }
 
 /// Per-row facts for the cycle check, in plan row order.
@@ -353,6 +422,7 @@ fn new_draft(stored: Option<&StoredTask>) -> RowDraft {
     RowDraft {
         existing: stored.map(|task| task.id),
         stored_parent: stored.and_then(|task| task.parent_id),
+        stored_fields: stored.map(|task| task.fields.clone()),
         fields: stored.map(|task| task.fields.clone()),
         parent: stored.and_then(|task| task.parent_id).map_or(ParentTarget::None, ParentTarget::Stored),
         parent_setters: Vec::new(),
@@ -368,7 +438,40 @@ fn apply_fields(draft: &mut RowDraft, command: &TaskCommand) {
         url: command.url.apply(current.as_ref().and_then(|fields| fields.url.clone())),
         owner_id: command.owner_id.apply(current.as_ref().and_then(|fields| fields.owner_id.clone())),
         owner_name: command.owner_name.apply(current.as_ref().and_then(|fields| fields.owner_name.clone())),
+        source_updated_at: command.source_updated_at.apply(current.and_then(|fields| fields.source_updated_at)),
     });
+}
+
+/// True when the key already has a `source_updated_at` newer than the item's.
+fn is_stale(draft: &RowDraft, command: &TaskCommand) -> bool {
+    let current = draft.fields.as_ref().and_then(|fields| fields.source_updated_at);
+    matches!((current, &command.source_updated_at), (Some(current), Patch::Set(sent)) if current > *sent)
+}
+
+/// Names the stored fields that differ between the state before an item and after it.
+/// A new task (no state before) changes every field it stores a value in.
+fn changed_fields(before: Option<&TaskFields>, parent_before: &ParentTarget, after: &RowDraft) -> Vec<FieldName> {
+    let Some(fields) = after.fields.as_ref() else { return Vec::new() };
+    let differs = |name: FieldName| match before {
+        None => match name {
+            FieldName::TaskName | FieldName::CreatedAt => true,
+            FieldName::TaskUrl => fields.url.is_some(),
+            FieldName::OwnerId => fields.owner_id.is_some(),
+            FieldName::OwnerName => fields.owner_name.is_some(),
+            FieldName::ParentTaskId => after.parent != ParentTarget::None,
+            FieldName::SourceUpdatedAt => fields.source_updated_at.is_some(),
+        },
+        Some(old) => match name {
+            FieldName::TaskName => old.name != fields.name,
+            FieldName::TaskUrl => old.url != fields.url,
+            FieldName::OwnerId => old.owner_id != fields.owner_id,
+            FieldName::OwnerName => old.owner_name != fields.owner_name,
+            FieldName::ParentTaskId => *parent_before != after.parent,
+            FieldName::CreatedAt => old.created_at != fields.created_at,
+            FieldName::SourceUpdatedAt => old.source_updated_at != fields.source_updated_at,
+        },
+    };
+    FieldName::ALL.into_iter().filter(|name| differs(*name)).collect()
 }
 
 /// Names the parent field an item used, for error paths.

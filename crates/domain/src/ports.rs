@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::auth::{StoredToken, TokenHash};
 use crate::error::{Rejection, StoreError};
+use crate::idempotency::Receipt;
 use crate::ids::{OrganizationId, ProjectId, TaskId, TokenId};
 use crate::organization::{NewOrganization, Organization};
 use crate::plan::{BatchPlanner, WritePlan};
@@ -53,7 +54,18 @@ pub trait TaskStore: Send + Sync {
     /// # Errors
     /// Returns [`ApplyError::Rejected`] with the planner's rejection, or
     /// [`ApplyError::Store`] when storage fails.
-    async fn apply_batch(&self, planner: Arc<BatchPlanner>) -> Result<AppliedBatch, ApplyError>;
+    async fn apply_batch(
+        &self,
+        planner: Arc<BatchPlanner>,
+        receipt: Option<Receipt>,
+    ) -> Result<AppliedBatch, ApplyError>;
+
+    /// Reads what the planner needs and plans the batch like
+    /// [`Self::apply_batch`], without writing: the answer of a dry run.
+    ///
+    /// # Errors
+    /// The same as [`Self::apply_batch`].
+    async fn plan_batch(&self, planner: Arc<BatchPlanner>) -> Result<WritePlan, ApplyError>;
 
     /// Returns the task with this id, whatever its organization.
     ///

@@ -1,6 +1,7 @@
 //! Tasks: their value types, their key and the command that upserts one.
 
 use crate::ids::{ProjectId, TaskId};
+use crate::outcome::Warning;
 use crate::text::{TextRule, TextViolation, text_type};
 use crate::timestamp::Timestamp;
 
@@ -121,6 +122,10 @@ pub struct TaskCommand {
     pub owner_name: Patch<OwnerName>,
     pub parent_id: Patch<TaskId>,
     pub parent_app_id: Patch<TaskAppId>,
+    /// When the task last changed in the client's tool; an older one than stored is skipped.
+    pub source_updated_at: Patch<Timestamp>,
+    /// Remarks found by the input rules (unknown fields, incomplete owner).
+    pub warnings: Vec<Warning>,
 }
 
 /// The client-owned fields of a task, as stored.
@@ -131,6 +136,7 @@ pub struct TaskFields {
     pub owner_id: Option<OwnerId>,
     pub owner_name: Option<OwnerName>,
     pub created_at: Timestamp,
+    pub source_updated_at: Option<Timestamp>,
 }
 
 /// A task as stored.

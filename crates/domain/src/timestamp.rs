@@ -32,6 +32,12 @@ pub enum TimestampError {
 }
 
 impl Timestamp {
+    /// Returns the time `duration` later, saturating at the largest date.
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        let delta = chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+        Self(self.0.checked_add_signed(delta).unwrap_or(NaiveDateTime::MAX))
+    }
+
     /// Wraps a UTC date-time, dropping precision below the microsecond.
     pub fn from_utc(value: NaiveDateTime) -> Self {
         let micros = value.nanosecond() / 1_000 * 1_000;

@@ -5,6 +5,7 @@
 use crate::error::{DetailCode, ItemError};
 use crate::ids::{ProjectId, TaskId};
 use crate::input::{FieldInput, TaskInput};
+use crate::outcome::{Warning, WarningCode};
 use crate::task::{OwnerId, OwnerName, Patch, TaskAppId, TaskCommand, TaskKey, TaskName, TaskUrl};
 use crate::text::TextViolation;
 use crate::timestamp::Timestamp;
@@ -102,40 +103,62 @@ pub fn validate_task(index: usize, input: TaskInput) -> Result<TaskCommand, Vec<
         .and_then(|value| check.text("task_name", TaskName::parse(value)));
     let created_at = check
         .required("created_at", input.created_at, "a UTC timestamp such as \"2024-01-20 09:00:00\"")
-        .and_then(|value| {
-            let parsed = Timestamp::parse(&value)
-                .map_err(|error| TextViolation { code: DetailCode::InvalidTimestamp, message: error.to_string() });
-            check.text("created_at", parsed)
-        });
+        .and_then(|value| check.text("created_at", timestamp(&value)));
     let url = check.optional("task_url", input.task_url, TaskUrl::parse);
     let owner_id = check.optional("owner_id", input.owner_id, OwnerId::parse);
     let owner_name = check.optional("owner_name", input.owner_name, OwnerName::parse);
     let parent_id = check.optional("parent_task_id", input.parent_task_id, |value| positive_id(value).map(TaskId));
     let parent_app_id = check.optional("parent_task_app_id", input.parent_task_app_id, TaskAppId::parse);
+    let source_updated_at =
+        check.optional("source_updated_at", input.source_updated_at, |value: String| timestamp(&value));
 
-    match (project_id, app_id, name, created_at, url, owner_id, owner_name, parent_id, parent_app_id) {
-        (
-            Some(project_id),
-            Some(app_id),
-            Some(name),
-            Some(created_at),
-            Some(url),
-            Some(owner_id),
-            Some(owner_name),
-            Some(parent_id),
-            Some(parent_app_id),
-        ) if check.errors.is_empty() => Ok(TaskCommand {
-            key: TaskKey { project_id: ProjectId(project_id), app_id },
-            name,
-            created_at,
-            url,
-            owner_id,
-            owner_name,
-            parent_id,
-            parent_app_id,
-        }),
-        _ => Err(check.errors),
+    let patches = (url, owner_id, owner_name, parent_id, parent_app_id, source_updated_at);
+    let (Some(project_id), Some(app_id), Some(name), Some(created_at)) = (project_id, app_id, name, created_at) else {
+        return Err(check.errors);
+    };
+    let (Some(url), Some(owner_id), Some(owner_name), Some(parent_id), Some(parent_app_id), Some(source_updated_at)) =
+        patches
+    else {
+        return Err(check.errors);
+    };
+    if !check.errors.is_empty() {
+        return Err(check.errors);
     }
+    let warnings = input_warnings(&input.unknown_fields, &owner_id, &owner_name);
+    Ok(TaskCommand {
+        key: TaskKey { project_id: ProjectId(project_id), app_id },
+        name,
+        created_at,
+        url,
+        owner_id,
+        owner_name,
+        parent_id,
+        parent_app_id,
+        source_updated_at,
+        warnings,
+    })
+}
+
+fn timestamp(value: &str) -> Result<Timestamp, TextViolation> {
+    Timestamp::parse(value)
+        .map_err(|error| TextViolation { code: DetailCode::InvalidTimestamp, message: error.to_string() })
+}
+
+/// Remarks that do not stop the item: fields ignored, and an owner name with no owner id.
+fn input_warnings(unknown_fields: &[String], owner_id: &Patch<OwnerId>, owner_name: &Patch<OwnerName>) -> Vec<Warning> {
+    let mut warnings: Vec<Warning> = unknown_fields
+        .iter()
+        .map(|field| {
+            let message = format!("field {field:?} is not part of this API and was ignored; check its spelling");
+            Warning::new(WarningCode::UnknownField, message)
+        })
+        .collect();
+    if matches!(owner_name, Patch::Set(_)) && !matches!(owner_id, Patch::Set(_)) {
+        let message =
+            "owner_name was sent without owner_id; send owner_id too, so the owner can be told apart from namesakes";
+        warnings.push(Warning::new(WarningCode::OwnerNameWithoutOwnerId, message));
+    }
+    warnings
 }
 
 #[cfg(test)]

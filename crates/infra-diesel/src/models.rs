@@ -24,6 +24,7 @@ pub struct NewTaskRow<'a> {
     pub inserted_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub insert_token: i64,
+    pub source_updated_at: Option<NaiveDateTime>,
 }
 
 /// A whole task row as stored.
@@ -41,6 +42,7 @@ pub struct TaskRow {
     pub created_at: NaiveDateTime,
     pub inserted_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub source_updated_at: Option<NaiveDateTime>,
 }
 
 impl TaskRow {
@@ -77,7 +79,14 @@ impl TaskRow {
         Ok(StoredTask {
             id: TaskId(self.id),
             key: TaskKey { project_id: ProjectId(self.project_id), app_id },
-            fields: TaskFields { name, url, owner_id, owner_name, created_at: Timestamp::from_utc(self.created_at) },
+            fields: TaskFields {
+                name,
+                url,
+                owner_id,
+                owner_name,
+                created_at: Timestamp::from_utc(self.created_at),
+                source_updated_at: self.source_updated_at.map(Timestamp::from_utc),
+            },
             parent_id: self.parent_task_id.map(TaskId),
             inserted_at: Timestamp::from_utc(self.inserted_at),
             updated_at: Timestamp::from_utc(self.updated_at),

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::auth::{StoredToken, TokenHash};
+use domain::idempotency::{Claim, IdempotencyKey, IdempotencyStore, Receipt};
 use domain::organization::{NewOrganization, Organization};
-use domain::plan::BatchPlanner;
+use domain::plan::{BatchPlanner, WritePlan};
 use domain::ports::{
     AppliedBatch, ApplyError, NewToken, OrganizationRepository, ProjectRepository, Readiness, TaskStore,
     TokenRepository,
@@ -42,12 +43,21 @@ impl Readiness for Database {
 
 #[async_trait]
 impl TaskStore for Database {
-    async fn apply_batch(&self, planner: Arc<BatchPlanner>) -> Result<AppliedBatch, ApplyError> {
+    async fn apply_batch(
+        &self,
+        planner: Arc<BatchPlanner>,
+        receipt: Option<Receipt>,
+    ) -> Result<AppliedBatch, ApplyError> {
+        let receipt = receipt.map(Arc::new);
         for attempt in 1.. {
             let insert_token: i64 = rand::random();
             let planner = Arc::clone(&planner);
-            let outcome =
-                self.blocking_write(move |pools| Ok(on_backend!(pools, apply_batch(&planner, insert_token)))).await?;
+            let receipt = receipt.clone();
+            let outcome = self
+                .blocking_write(move |pools| {
+                    Ok(on_backend!(pools, apply_batch(&planner, insert_token, receipt.as_deref())))
+                })
+                .await?;
             match outcome {
                 Err(TxError::Query(error)) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {
                     tracing::warn!(attempt, error = %error, "batch transaction conflicted with another writer, retrying");
@@ -58,6 +68,10 @@ impl TaskStore for Database {
             }
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    async fn plan_batch(&self, planner: Arc<BatchPlanner>) -> Result<WritePlan, ApplyError> {
+        self.blocking(move |pools| Ok(on_backend!(pools, plan_batch(&planner)))).await?.map_err(TxError::into_apply)
     }
 
     async fn find_task(&self, id: TaskId) -> Result<Option<StoredTask>, StoreError> {
@@ -129,5 +143,32 @@ impl ProjectRepository for Database {
 
     async fn list(&self, filter: ProjectFilter) -> Result<Vec<Project>, StoreError> {
         self.blocking(move |pools| on_backend!(pools, list_projects(&filter)).map_err(TxError::into_store)).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Database {
+    async fn claim(
+        &self,
+        token: TokenId,
+        key: &IdempotencyKey,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let key = key.clone();
+        self.blocking_write(move |pools| {
+            on_backend!(pools, claim_key(token, &key, now, lease_until)).map_err(TxError::into_store)
+        })
+        .await
+    }
+
+    async fn release(&self, token: TokenId, key: &IdempotencyKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.blocking_write(move |pools| on_backend!(pools, release_key(token, &key)).map_err(TxError::into_store))
+            .await
+    }
+
+    async fn prune(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.blocking_write(move |pools| on_backend!(pools, prune_keys(now)).map_err(TxError::into_store)).await
     }
 }

@@ -38,6 +38,19 @@ diesel::table! {
         inserted_at -> Timestamp,
         updated_at -> Timestamp,
         insert_token -> BigInt,
+        source_updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (token_id, idempotency_key) {
+        token_id -> BigInt,
+        idempotency_key -> Text,
+        fingerprint -> Nullable<Text>,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 

@@ -7,6 +7,7 @@ use domain::auth::{Authenticator, Caller, Scope};
 use domain::clock::{Clock, SystemClock};
 use domain::ingest::{IngestError, ProcessedTask, TaskIngestion};
 use domain::input::{FieldInput, TaskInput};
+use domain::outcome::TaskAction;
 use domain::ports::{TaskStore, TokenRepository};
 use domain::read::TaskFilter;
 use domain::task::Action;
@@ -68,9 +69,9 @@ async fn create_then_update_same_id(test: TestDatabase) {
     let fixture = fixture(test).await;
     let first = fixture.ingest(vec![task(fixture.project, "T-1")]).await.unwrap();
     let second = fixture.ingest(vec![task(fixture.project, "T-1")]).await.unwrap();
-    assert_eq!(first[0].action, Action::Created);
-    assert_eq!(second[0].action, Action::Updated);
-    assert_eq!(first[0].task_id, second[0].task_id);
+    assert_eq!(first[0].action, TaskAction::Created);
+    assert_eq!(second[0].action, TaskAction::Updated);
+    assert_eq!(first[0].task_id.unwrap(), second[0].task_id.unwrap());
 }
 
 async fn fields_stored_exactly(test: TestDatabase) {
@@ -82,7 +83,7 @@ async fn fields_stored_exactly(test: TestDatabase) {
     input.owner_id = FieldInput::Value("u_1e578316".into());
     input.owner_name = FieldInput::Value(" User 4978 ".into());
     input.created_at = FieldInput::Value("2024-01-20T09:00:00.123456+02:00".into());
-    let id = fixture.ingest(vec![input]).await.unwrap()[0].task_id;
+    let id = fixture.ingest(vec![input]).await.unwrap()[0].task_id.unwrap();
 
     let stored = fixture.stored(id).await;
     assert_eq!(stored.fields.name.as_str(), name);
@@ -99,7 +100,7 @@ async fn absent_keeps_null_clears(test: TestDatabase) {
     full.task_url = FieldInput::Value("https://tracker.example/T-1".into());
     full.owner_id = FieldInput::Value("owner".into());
     full.owner_name = FieldInput::Value("Owner".into());
-    let id = fixture.ingest(vec![full]).await.unwrap()[0].task_id;
+    let id = fixture.ingest(vec![full]).await.unwrap()[0].task_id.unwrap();
 
     let mut partial = task(fixture.project, "T-1");
     partial.owner_id = FieldInput::Null;
@@ -113,7 +114,7 @@ async fn absent_keeps_null_clears(test: TestDatabase) {
 
 async fn rejected_batch_writes_nothing(test: TestDatabase) {
     let fixture = fixture(test).await;
-    let existing = fixture.ingest(vec![task(fixture.project, "KEEP")]).await.unwrap()[0].task_id;
+    let existing = fixture.ingest(vec![task(fixture.project, "KEEP")]).await.unwrap()[0].task_id.unwrap();
     let before = fixture.stored(existing).await;
 
     let mut rename = task(fixture.project, "KEEP");
@@ -126,12 +127,12 @@ async fn rejected_batch_writes_nothing(test: TestDatabase) {
 
     assert_eq!(fixture.stored(existing).await, before, "the stored task is unchanged");
     let again = fixture.ingest(vec![task(fixture.project, "ALSO-NEW")]).await.unwrap();
-    assert_eq!(again[0].action, Action::Created, "nothing of the rejected batch was written");
+    assert_eq!(again[0].action, TaskAction::Created, "nothing of the rejected batch was written");
 }
 
 async fn parents_by_id_and_key(test: TestDatabase) {
     let fixture = fixture(test).await;
-    let parent = fixture.ingest(vec![task(fixture.project, "EPIC")]).await.unwrap()[0].task_id;
+    let parent = fixture.ingest(vec![task(fixture.project, "EPIC")]).await.unwrap()[0].task_id.unwrap();
 
     let mut by_id = task(fixture.project, "A");
     by_id.parent_task_id = FieldInput::Value(parent.get());
@@ -141,9 +142,9 @@ async fn parents_by_id_and_key(test: TestDatabase) {
     story.parent_task_app_id = FieldInput::Value("EPIC".into());
     let processed = fixture.ingest(vec![by_id, child_first, story]).await.unwrap();
 
-    assert_eq!(fixture.stored(processed[0].task_id).await.parent_id, Some(parent));
-    assert_eq!(fixture.stored(processed[1].task_id).await.parent_id, Some(processed[2].task_id));
-    assert_eq!(fixture.stored(processed[2].task_id).await.parent_id, Some(parent));
+    assert_eq!(fixture.stored(processed[0].task_id.unwrap()).await.parent_id, Some(parent));
+    assert_eq!(fixture.stored(processed[1].task_id.unwrap()).await.parent_id, Some(processed[2].task_id.unwrap()));
+    assert_eq!(fixture.stored(processed[2].task_id.unwrap()).await.parent_id, Some(parent));
 }
 
 async fn cycle_through_stored_chain_rejected(test: TestDatabase) {
@@ -157,12 +158,12 @@ async fn cycle_through_stored_chain_rejected(test: TestDatabase) {
     let processed = fixture.ingest(items).await.unwrap();
 
     let mut close_loop = task(fixture.project, "A");
-    close_loop.parent_task_id = FieldInput::Value(processed[3].task_id.get());
+    close_loop.parent_task_id = FieldInput::Value(processed[3].task_id.unwrap().get());
     let Err(IngestError::Rejected(rejection)) = fixture.ingest(vec![close_loop]).await else {
         panic!("expected a rejection")
     };
     assert_eq!(rejection.details[0].code, DetailCode::ParentCycle);
-    assert_eq!(fixture.stored(processed[0].task_id).await.parent_id, None);
+    assert_eq!(fixture.stored(processed[0].task_id.unwrap()).await.parent_id, None);
 }
 
 async fn other_tenant_parent_not_found(test: TestDatabase) {
@@ -172,8 +173,9 @@ async fn other_tenant_parent_not_found(test: TestDatabase) {
         ProjectSpec { organization_id: other.id, app_id: "X".into(), name: "X".into(), active: true, created_at: None };
     let (foreign_project, _) = fixture.admin.upsert_project(spec).await.unwrap();
     let foreign_caller = Caller { token_id: TokenId(2), label: "other".into(), scope: Scope::new([other.id]) };
-    let foreign =
-        fixture.ingestion.ingest(&foreign_caller, vec![task(foreign_project.id, "F")]).await.unwrap()[0].task_id;
+    let foreign = fixture.ingestion.ingest(&foreign_caller, vec![task(foreign_project.id, "F")]).await.unwrap()[0]
+        .task_id
+        .unwrap();
 
     let mut item = task(fixture.project, "A");
     item.parent_task_id = FieldInput::Value(foreign.get());
@@ -200,9 +202,10 @@ async fn concurrent_creates_report_one_created(test: TestDatabase) {
     }
     let results: Vec<Vec<ProcessedTask>> =
         futures::future::join_all(handles).await.into_iter().map(Result::unwrap).collect();
-    let created = results.iter().filter(|processed| processed[0].action == Action::Created).count();
+    let created = results.iter().filter(|processed| processed[0].action == TaskAction::Created).count();
     assert_eq!(created, 1, "exactly one request created the task");
-    let ids: std::collections::BTreeSet<TaskId> = results.iter().map(|processed| processed[0].task_id).collect();
+    let ids: std::collections::BTreeSet<TaskId> =
+        results.iter().map(|processed| processed[0].task_id.unwrap()).collect();
     assert_eq!(ids.len(), 1, "every request saw the same task");
 }
 
@@ -218,12 +221,12 @@ async fn large_batch_with_parents(test: TestDatabase) {
         })
         .collect();
     let processed = fixture.ingest(items.clone()).await.unwrap();
-    assert!(processed.iter().all(|task| task.action == Action::Created));
-    assert_eq!(fixture.stored(processed[4].task_id).await.parent_id, Some(processed[3].task_id));
+    assert!(processed.iter().all(|task| task.action == TaskAction::Created));
+    assert_eq!(fixture.stored(processed[4].task_id.unwrap()).await.parent_id, Some(processed[3].task_id.unwrap()));
 
     let again = fixture.ingest(items).await.unwrap();
-    assert!(again.iter().all(|task| task.action == Action::Updated));
-    assert_eq!(fixture.stored(again[999].task_id).await.parent_id, Some(processed[998].task_id));
+    assert!(again.iter().all(|task| task.action == TaskAction::Updated));
+    assert_eq!(fixture.stored(again[999].task_id.unwrap()).await.parent_id, Some(processed[998].task_id.unwrap()));
 }
 
 async fn tokens_lifecycle(test: TestDatabase) {
@@ -272,14 +275,14 @@ async fn list_tasks_filters(test: TestDatabase) {
     child.parent_task_app_id = FieldInput::Value("ROOT".into());
     let processed =
         fixture.ingest(vec![task(fixture.project, "ROOT"), child, task(fixture.project, "OTHER")]).await.unwrap();
-    let root = processed[0].task_id;
+    let root = processed[0].task_id.unwrap();
 
     let children = TaskFilter { parent_id: Some(root), ..filter(fixture.project, None, 10) };
     let found = fixture.test.database.list_tasks(children).await.unwrap();
     assert_eq!(found.iter().map(|task| task.key.app_id.as_str()).collect::<Vec<_>>(), vec!["CHILD"]);
 
     let by_key = TaskFilter { app_id: Some("OTHER".into()), ..filter(fixture.project, None, 10) };
-    assert_eq!(fixture.test.database.list_tasks(by_key).await.unwrap()[0].id, processed[2].task_id);
+    assert_eq!(fixture.test.database.list_tasks(by_key).await.unwrap()[0].id, processed[2].task_id.unwrap());
 
     let stored = fixture.stored(root).await;
     let since = TaskFilter { updated_since: Some(stored.updated_at), ..filter(fixture.project, None, 10) };
@@ -302,7 +305,7 @@ async fn list_tasks_pages_by_id(test: TestDatabase) {
         after = Some(last.id);
         seen.extend(page.into_iter().map(|task| task.id));
     }
-    let mut expected: Vec<TaskId> = processed.iter().map(|task| task.task_id).collect();
+    let mut expected: Vec<TaskId> = processed.iter().filter_map(|task| task.task_id).collect();
     expected.sort();
     assert_eq!(seen, expected);
     assert!(fixture.test.database.list_tasks(filter(ProjectId(999), None, 10)).await.unwrap().is_empty());
@@ -316,8 +319,8 @@ async fn migrations_idempotent(test: TestDatabase) {
 /// 503) after the acquire timeout instead of hanging, and serves again once a
 /// connection is free.
 async fn exhausted_pool_is_unavailable_then_recovers(test: TestDatabase) {
-    use domain::ports::Readiness;
     use domain::StoreError;
+    use domain::ports::Readiness;
 
     let options = infra_diesel::PoolOptions {
         max_size: 2,
@@ -336,7 +339,7 @@ async fn exhausted_pool_is_unavailable_then_recovers(test: TestDatabase) {
 
     drop(held);
     let processed = ingestion.ingest(&fixture.caller, vec![task(fixture.project, "WAITING")]).await.unwrap();
-    assert_eq!(processed[0].action, Action::Created, "the failed attempt stored nothing");
+    assert_eq!(processed[0].action, TaskAction::Created, "the failed attempt stored nothing");
     small.ping().await.unwrap();
 }
 

@@ -23,27 +23,84 @@ pub struct RawTaskBody {
     pub tasks: Option<List<RawTask>>,
 }
 
-/// One task object, field by field.
-#[derive(Deserialize)]
+/// Unknown field names kept per task, for warnings; further ones are skipped unnamed.
+const MAX_UNKNOWN_FIELDS: usize = 16;
+/// Longest unknown field name repeated in a warning, in characters.
+const MAX_UNKNOWN_NAME_CHARS: usize = 64;
+
+/// One task object, field by field, with the names of the unknown fields.
+#[derive(Default)]
 pub struct RawTask {
-    #[serde(default, deserialize_with = "present")]
     pub project_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub task_app_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub task_name: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub created_at: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub task_url: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub owner_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub owner_name: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub parent_task_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     pub parent_task_app_id: Option<Value>,
+    pub source_updated_at: Option<Value>,
+    /// Unknown keys, each named once; their values are skipped without being built.
+    pub unknown_fields: Vec<String>,
+}
+
+impl RawTask {
+    /// Returns the slot of a known field, with its name as the API spells it.
+    fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<Value>)> {
+        Some(match key {
+            "project_id" => ("project_id", &mut self.project_id),
+            "task_app_id" => ("task_app_id", &mut self.task_app_id),
+            "task_name" => ("task_name", &mut self.task_name),
+            "created_at" => ("created_at", &mut self.created_at),
+            "task_url" => ("task_url", &mut self.task_url),
+            "owner_id" => ("owner_id", &mut self.owner_id),
+            "owner_name" => ("owner_name", &mut self.owner_name),
+            "parent_task_id" => ("parent_task_id", &mut self.parent_task_id),
+            "parent_task_app_id" => ("parent_task_app_id", &mut self.parent_task_app_id),
+            "source_updated_at" => ("source_updated_at", &mut self.source_updated_at),
+            _ => return None,
+        })
+    }
+
+    fn note_unknown(&mut self, key: String) {
+        let name: String = key.chars().take(MAX_UNKNOWN_NAME_CHARS).collect();
+        if self.unknown_fields.len() < MAX_UNKNOWN_FIELDS && !self.unknown_fields.contains(&name) {
+            self.unknown_fields.push(name);
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawTask {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RawTaskVisitor)
+    }
+}
+
+struct RawTaskVisitor;
+
+impl<'de> Visitor<'de> for RawTaskVisitor {
+    type Value = RawTask;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a task object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut task = RawTask::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let Some((name, slot)) = task.slot(&key) else {
+                map.next_value::<IgnoredAny>()?;
+                task.note_unknown(key);
+                continue;
+            };
+            if slot.is_some() {
+                return Err(de::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value::<Value>()?);
+        }
+        Ok(task)
+    }
 }
 
 /// One project object, field by field.

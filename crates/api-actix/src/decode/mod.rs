@@ -20,7 +20,7 @@ use crate::error::ApiError;
 /// Names of the task fields the decoder reads; every other key is ignored.
 /// Tests check it against the decoder and the OpenAPI document.
 #[cfg(test)]
-pub const TASK_FIELDS: [&str; 9] = [
+pub const TASK_FIELDS: [&str; 10] = [
     "project_id",
     "task_app_id",
     "task_name",
@@ -30,6 +30,7 @@ pub const TASK_FIELDS: [&str; 9] = [
     "owner_name",
     "parent_task_id",
     "parent_task_app_id",
+    "source_updated_at",
 ];
 
 /// A project request: one object, or `{"projects": [...]}`.
@@ -139,6 +140,8 @@ fn task_input(raw: RawTask) -> TaskInput {
         owner_name: string(raw.owner_name),
         parent_task_id: integer(raw.parent_task_id),
         parent_task_app_id: string(raw.parent_task_app_id),
+        source_updated_at: string(raw.source_updated_at),
+        unknown_fields: raw.unknown_fields,
     }
 }
 

@@ -175,6 +175,21 @@ proptest::proptest! {
 }
 
 #[test]
+fn unknown_fields_named_once_and_bounded() {
+    let mut item = String::from(r#"{"colour":1,"colour":2,"x":{"deep":[1,2]}"#);
+    for index in 0..40 {
+        item.push_str(&format!(r#","extra{index}":null"#));
+    }
+    let long = "n".repeat(500);
+    let body = format!(r#"{{"tasks":[{item},"{long}":1}}]}}"#);
+    let input = task_batch(body.as_bytes()).unwrap().remove(0);
+    assert_eq!(input.unknown_fields[..3], ["colour".to_owned(), "x".to_owned(), "extra0".to_owned()]);
+    assert_eq!(input.unknown_fields.len(), 16, "at most 16 names are kept");
+    let body = format!(r#"{{"tasks":[{{"{long}":1}}]}}"#);
+    assert_eq!(task_batch(body.as_bytes()).unwrap()[0].unknown_fields[0].len(), 64, "long names are cut");
+}
+
+#[test]
 fn every_listed_field_read() {
     for field in TASK_FIELDS {
         let body = format!(r#"{{"tasks":[{{"{field}":[]}}]}}"#);
@@ -189,7 +204,9 @@ fn every_listed_field_read() {
             matches!(input.owner_name, FieldInput::WrongType(_)),
             matches!(input.parent_task_id, FieldInput::WrongType(_)),
             matches!(input.parent_task_app_id, FieldInput::WrongType(_)),
+            matches!(input.source_updated_at, FieldInput::WrongType(_)),
         ];
+        assert!(input.unknown_fields.is_empty(), "{field} is known");
         assert_eq!(wrong.iter().filter(|flag| **flag).count(), 1, "{field} is read into exactly one input field");
     }
 }

@@ -48,3 +48,58 @@ fn document_is_openapi_3_1_with_page_example() {
     assert_eq!(example["tasks"][0]["task_app_id"], "TASK-001");
     assert!(document["components"]["securitySchemes"]["token"].is_object());
 }
+
+/// Returns the property names of a schema of the document.
+fn schema_properties(document: &serde_json::Value, schema: &str) -> BTreeSet<String> {
+    let properties = document["components"]["schemas"][schema]["properties"].as_object();
+    properties.unwrap_or_else(|| panic!("{schema} has properties")).keys().cloned().collect()
+}
+
+fn object_keys(value: &serde_json::Value) -> BTreeSet<String> {
+    value.as_object().expect("an object").keys().cloned().collect()
+}
+
+#[test]
+fn documented_answers_match_what_handlers_send() {
+    use domain::outcome::{FieldName, TaskAction, Warning, WarningCode};
+    use domain::{ProjectId, TaskId, Timestamp};
+
+    let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+    let at = Timestamp::parse("2024-01-20 09:00:00").unwrap();
+    let processed = domain::ingest::ProcessedTask {
+        project_id: ProjectId(1),
+        task_id: Some(TaskId(4)),
+        task_app_id: "TASK-001".into(),
+        action: TaskAction::SkippedStale,
+        changed_fields: vec![FieldName::TaskName],
+        created_at: at,
+        warnings: vec![Warning::new(WarningCode::UnknownField, "ignored")],
+    };
+    // A dry run with a skipped item shows every optional field at once.
+    let sent = serde_json::to_value(crate::response::TasksProcessed::new(&[processed], true)).unwrap();
+    assert_eq!(object_keys(&sent["data"]), schema_properties(&document, "ProcessedTasks"));
+    assert_eq!(object_keys(&sent["data"]["processed_tasks"][0]), schema_properties(&document, "ProcessedTask"));
+    let warning = &sent["data"]["processed_tasks"][0]["warnings"][0];
+    assert_eq!(object_keys(warning), schema_properties(&document, "ItemWarning"));
+
+    let stored = domain::task::StoredTask {
+        id: TaskId(4),
+        key: domain::task::TaskKey {
+            project_id: ProjectId(1),
+            app_id: domain::task::TaskAppId::parse("TASK-001").unwrap(),
+        },
+        fields: domain::task::TaskFields {
+            name: domain::task::TaskName::parse("Name").unwrap(),
+            url: None,
+            owner_id: None,
+            owner_name: None,
+            created_at: at,
+            source_updated_at: None,
+        },
+        parent_id: None,
+        inserted_at: at,
+        updated_at: at,
+    };
+    let body = serde_json::to_value(crate::response::TaskBody::from(stored)).unwrap();
+    assert_eq!(object_keys(&body), schema_properties(&document, "Task"));
+}

@@ -34,7 +34,7 @@ fn input(app_id: &str) -> TaskInput {
 /// row as created with id 100 + row index, unless listed in `updated_rows`.
 fn store(updated_rows: &'static [usize]) -> MockTaskStore {
     let mut store = MockTaskStore::new();
-    store.expect_apply_batch().times(1).returning(move |planner| {
+    store.expect_apply_batch().times(1).returning(move |planner, _| {
         let mut snapshot = Snapshot::default();
         snapshot.projects.insert(ProjectId(1), OrganizationId(1));
         let plan: WritePlan = planner.plan(&snapshot).map_err(ApplyError::Rejected)?;
@@ -57,18 +57,18 @@ fn run(store: MockTaskStore, inputs: Vec<TaskInput>) -> Result<Vec<ProcessedTask
 #[test]
 fn results_follow_request_order() {
     let processed = run(store(&[0]), vec![input("B"), input("A")]).unwrap();
-    let summary: Vec<(&str, i64, Action)> =
-        processed.iter().map(|task| (task.task_app_id.as_str(), task.task_id.get(), task.action)).collect();
+    let summary: Vec<(&str, Option<i64>, TaskAction)> =
+        processed.iter().map(|task| (task.task_app_id.as_str(), task.task_id.map(TaskId::get), task.action)).collect();
     // Rows are sorted by key: A is row 0 (reported updated), B is row 1.
-    assert_eq!(summary, vec![("B", 101, Action::Created), ("A", 100, Action::Updated)]);
+    assert_eq!(summary, vec![("B", Some(101), TaskAction::Created), ("A", Some(100), TaskAction::Updated)]);
     assert!(processed.iter().all(|task| task.project_id == ProjectId(1)));
 }
 
 #[test]
 fn repeated_key_created_then_updated() {
     let processed = run(store(&[]), vec![input("A"), input("A")]).unwrap();
-    assert_eq!(processed[0].action, Action::Created);
-    assert_eq!(processed[1].action, Action::Updated);
+    assert_eq!(processed[0].action, TaskAction::Created);
+    assert_eq!(processed[1].action, TaskAction::Updated);
     assert_eq!(processed[0].task_id, processed[1].task_id);
 }
 
@@ -105,6 +105,8 @@ fn invalid_item_rejects_whole_batch() {
 #[test]
 fn store_failure_propagates() {
     let mut store = MockTaskStore::new();
-    store.expect_apply_batch().returning(|_| Err(ApplyError::Store(StoreError::Unavailable("database down".into()))));
+    store
+        .expect_apply_batch()
+        .returning(|_, _| Err(ApplyError::Store(StoreError::Unavailable("database down".into()))));
     assert!(matches!(run(store, vec![input("A")]), Err(IngestError::Store(StoreError::Unavailable(_)))));
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::input::{FieldInput, TaskInput};
+use crate::outcome::FieldName;
 use crate::task::{Action, TaskName};
 use crate::validate::validate_task;
 
@@ -63,6 +64,7 @@ fn store(snapshot: &mut Snapshot, id: i64, project: i64, app_id: &str, parent: O
             owner_id: Some(crate::task::OwnerId::parse("owner-1").unwrap()),
             owner_name: None,
             created_at: now(),
+            source_updated_at: None,
         },
         parent_id: parent.map(TaskId),
         inserted_at: now(),
@@ -98,8 +100,8 @@ fn new_keys_planned_as_inserts() {
     let keys: Vec<&str> = plan.rows.iter().map(|row| row.key.app_id.as_str()).collect();
     assert_eq!(keys, vec!["A", "B"], "rows are sorted by key");
     assert!(plan.rows.iter().all(|row| row.existing_id.is_none()));
-    assert_eq!(plan.items[0], PlannedItem { index: 0, row: 1, first_write: true });
-    assert_eq!(plan.items[1], PlannedItem { index: 1, row: 0, first_write: true });
+    assert_eq!((plan.items[0].index, plan.items[0].row, plan.items[0].first_write), (0, 1, true));
+    assert_eq!((plan.items[1].index, plan.items[1].row, plan.items[1].first_write), (1, 0, true));
     assert_eq!(plan.now, now());
 }
 
@@ -166,8 +168,8 @@ fn same_key_twice_merges_in_order() {
     assert_eq!(plan.rows.len(), 1);
     assert_eq!(plan.rows[0].fields.name.as_str(), "Renamed");
     assert_eq!(plan.rows[0].fields.owner_name.as_ref().map(|name| name.as_str()), Some("Ada"));
-    assert_eq!(plan.items[0], PlannedItem { index: 0, row: 0, first_write: true });
-    assert_eq!(plan.items[1], PlannedItem { index: 1, row: 0, first_write: false });
+    assert_eq!((plan.items[0].index, plan.items[0].row, plan.items[0].first_write), (0, 0, true));
+    assert_eq!((plan.items[1].index, plan.items[1].row, plan.items[1].first_write), (1, 0, false));
 }
 
 #[test]
@@ -418,4 +420,85 @@ proptest::proptest! {
             proptest::prop_assert_eq!(expected, actual);
         }
     }
+}
+
+fn names(fields: &[FieldName]) -> Vec<&'static str> {
+    fields.iter().map(|field| field.as_str()).collect()
+}
+
+#[test]
+fn new_task_changes_every_field_it_stores() {
+    let mut item = with_parent_key(input(1, "B"), "A");
+    item.owner_id = FieldInput::Value("u-1".into());
+    let plan = planner(vec![input(1, "A"), item]).plan(&world()).unwrap();
+    assert_eq!(names(&plan.items[0].changed_fields), vec!["task_name", "created_at"]);
+    assert_eq!(names(&plan.items[1].changed_fields), vec!["task_name", "owner_id", "parent_task_id", "created_at"]);
+}
+
+#[test]
+fn identical_resend_changes_nothing_and_writes_nothing() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    let mut same = input(1, "A");
+    same.task_name = FieldInput::Value("Stored A".into());
+    same.created_at = FieldInput::Value("2026-01-01 00:00:00".into());
+    let plan = planner(vec![same.clone()]).plan(&snapshot).unwrap();
+    assert!(plan.items[0].changed_fields.is_empty());
+    assert!(plan.rows[0].unchanged, "a row equal to the stored one is not written");
+
+    same.task_name = FieldInput::Value("Renamed".into());
+    same.owner_id = FieldInput::Null;
+    let plan = planner(vec![same]).plan(&snapshot).unwrap();
+    assert_eq!(names(&plan.items[0].changed_fields), vec!["task_name", "owner_id"]);
+    assert!(!plan.rows[0].unchanged);
+}
+
+#[test]
+fn older_source_version_is_skipped() {
+    let mut newer = input(1, "A");
+    newer.task_name = FieldInput::Value("Newer".into());
+    newer.source_updated_at = FieldInput::Value("2024-02-02 00:00:00".into());
+    let mut older = input(1, "A");
+    older.task_name = FieldInput::Value("Older".into());
+    older.source_updated_at = FieldInput::Value("2024-02-01 00:00:00".into());
+    let unversioned = input(1, "B");
+    let plan = planner(vec![newer, older, unversioned]).plan(&world()).unwrap();
+    let decisions: Vec<ItemDecision> = plan.items.iter().map(|item| item.decision).collect();
+    assert_eq!(decisions, vec![ItemDecision::Apply, ItemDecision::SkipStale, ItemDecision::Apply]);
+    assert_eq!(plan.rows[0].fields.name.as_str(), "Newer");
+    assert!(plan.items[1].changed_fields.is_empty());
+}
+
+#[test]
+fn stale_item_against_stored_version_leaves_row_alone() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "A", None);
+    let stored = snapshot.tasks_by_key.get_mut(&key(1, "A")).unwrap();
+    stored.fields.source_updated_at = Some(Timestamp::parse("2024-05-01 00:00:00").unwrap());
+    let mut older = input(1, "A");
+    older.source_updated_at = FieldInput::Value("2024-04-30 23:59:59".into());
+    let mut equal = input(1, "A");
+    equal.source_updated_at = FieldInput::Value("2024-05-01 00:00:00".into());
+
+    let plan = planner(vec![older]).plan(&snapshot).unwrap();
+    assert_eq!(plan.items[0].decision, ItemDecision::SkipStale);
+    assert!(plan.rows[0].unchanged);
+    assert_eq!(plan.items[0].created_at, now(), "a skipped item echoes the stored created_at");
+    let plan = planner(vec![equal]).plan(&snapshot).unwrap();
+    assert_eq!(plan.items[0].decision, ItemDecision::Apply, "the same version is applied");
+}
+
+#[test]
+fn warnings_name_what_was_odd() {
+    let mut odd = input(1, "A");
+    odd.unknown_fields = vec!["colour".into()];
+    odd.owner_name = FieldInput::Value("Ada".into());
+    odd.created_at = FieldInput::Value("2026-01-01 00:10:00".into());
+    let mut near = input(1, "B");
+    near.created_at = FieldInput::Value("2026-01-01 00:04:00".into());
+    let plan = planner(vec![odd, near]).plan(&world()).unwrap();
+    let codes: Vec<&str> = plan.items[0].warnings.iter().map(|warning| warning.code.as_str()).collect();
+    assert_eq!(codes, vec!["unknown_field", "owner_name_without_owner_id", "created_at_in_future"]);
+    assert!(plan.items[0].warnings[0].message.contains("colour"));
+    assert!(plan.items[1].warnings.is_empty(), "a few minutes of clock skew draw no warning");
 }

@@ -40,6 +40,7 @@ fn stored_task(id: i64, project: i64) -> StoredTask {
             owner_id: None,
             owner_name: None,
             created_at: at(),
+            source_updated_at: None,
         },
         parent_id: None,
         inserted_at: at(),

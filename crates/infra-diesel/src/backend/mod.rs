@@ -133,6 +133,7 @@ macro_rules! backend_module {
             use diesel::prelude::*;
             use diesel::upsert::excluded;
             use domain::auth::{StoredToken, TokenHash};
+            use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, Receipt, StoredAnswer};
             use domain::organization::{NewOrganization, Organization};
             use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, Snapshot, TaskNode, WritePlan};
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
@@ -143,12 +144,15 @@ macro_rules! backend_module {
 
             use super::{Dialect, TxError};
             use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow};
-            use crate::schema::{api_token_organizations, api_tokens, organizations, projects, tasks};
+            use crate::schema::{
+                api_token_organizations, api_tokens, idempotency_keys, organizations, projects, tasks,
+            };
 
             pub(crate) type Conn = $connection;
 
             include!("shared/tasks.rs");
             include!("shared/accounts.rs");
+            include!("shared/idempotency.rs");
 
             /// Applies pending migrations.
             pub(crate) fn migrate(conn: &mut Conn) -> Result<Vec<String>, TxError> {

@@ -8,8 +8,15 @@ const KEY_CHUNK: usize = 1000;
 /// Rows per `UPDATE ... CASE` statement that links parents created in the same batch.
 const LINK_CHUNK_ROWS: usize = 500;
 
-/// Loads, plans and writes one batch in a single write transaction.
-pub(crate) fn apply_batch(conn: &mut Conn, planner: &BatchPlanner, insert_token: i64) -> Result<AppliedBatch, TxError> {
+/// Loads, plans and writes one batch in a single write transaction. With a
+/// receipt, the batch's answer is stored under its idempotency key in the
+/// same transaction.
+pub(crate) fn apply_batch(
+    conn: &mut Conn,
+    planner: &BatchPlanner,
+    insert_token: i64,
+    receipt: Option<&Receipt>,
+) -> Result<AppliedBatch, TxError> {
     conn.write_transaction(|conn| {
         let refs = planner.refs();
         let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
@@ -18,7 +25,21 @@ pub(crate) fn apply_batch(conn: &mut Conn, planner: &BatchPlanner, insert_token:
         let snapshot = load_snapshot(conn, planner, &refs)?;
         let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
         let rows = write_plan(conn, &plan, insert_token)?;
-        Ok(AppliedBatch { plan, rows })
+        let applied = AppliedBatch { plan, rows };
+        if let Some(receipt) = receipt {
+            let body = (receipt.encode)(&domain::ingest::processed_tasks(&applied));
+            store_answer(conn, receipt, &body)?;
+        }
+        Ok(applied)
+    })
+}
+
+/// Plans a batch against the stored data in a read transaction, writing nothing.
+pub(crate) fn plan_batch(conn: &mut Conn, planner: &BatchPlanner) -> Result<WritePlan, TxError> {
+    conn.transaction(|conn| {
+        let refs = planner.refs();
+        let snapshot = load_snapshot(conn, planner, &refs)?;
+        planner.plan(&snapshot).map_err(TxError::Rejected)
     })
 }
 
@@ -127,9 +148,11 @@ fn load_nodes(conn: &mut Conn, ids: &BTreeSet<TaskId>, ancestors: bool) -> Resul
 /// written on insert only, so a row returning this transaction's token was inserted by it.
 fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Vec<RowWrite>, TxError> {
     let now = plan.now.as_naive();
+    // A row equal to the stored one is not written, so its `updated_at` stays.
     let new_rows: Vec<NewTaskRow<'_>> = plan
         .rows
         .iter()
+        .filter(|row| !row.unchanged)
         .map(|row| NewTaskRow {
             project_id: row.key.project_id.get(),
             task_app_id: row.key.app_id.as_str(),
@@ -145,6 +168,7 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
             inserted_at: now,
             updated_at: now,
             insert_token,
+            source_updated_at: row.fields.source_updated_at.map(Timestamp::as_naive),
         })
         .collect();
 
@@ -162,6 +186,7 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
                 tasks::parent_task_id.eq(excluded(tasks::parent_task_id)),
                 tasks::created_at.eq(excluded(tasks::created_at)),
                 tasks::updated_at.eq(excluded(tasks::updated_at)),
+                tasks::source_updated_at.eq(excluded(tasks::source_updated_at)),
             ))
             .returning((tasks::id, tasks::project_id, tasks::task_app_id, tasks::insert_token))
             .get_results(conn)?;
@@ -172,6 +197,10 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
 
     let mut rows = Vec::with_capacity(plan.rows.len());
     for row in &plan.rows {
+        if let (true, Some(id)) = (row.unchanged, row.existing_id) {
+            rows.push(RowWrite { id, action: Action::Updated });
+            continue;
+        }
         let lookup = (row.key.project_id.get(), row.key.app_id.as_str().to_owned());
         let (id, token) = *written
             .get(&lookup)
