@@ -501,7 +501,7 @@ async fn dry_run_rejects_like_real_run(test: TestDatabase) {
         (400, json!([task(acme.project, "OK"), bad_date])),
         (404, json!([task(acme.project, "OK"), orphan])),
         (404, json!([task(domain::ProjectId(9999), "NOWHERE")])),
-        (403, json!([task(globex.project, "THEIRS")])),
+        (404, json!([task(globex.project, "THEIRS")])),
         (400, json!([task(acme.project, "OK"), cycle])),
         (400, json!([])),
     ];
@@ -778,8 +778,16 @@ async fn concurrent_same_key_gets_409(test: TestDatabase) {
     let server = start(test).await;
     let body = batch(json!([task(acme.project, "A"), task(acme.project, "B")]));
 
-    // The server claims the key when it reads the head, so the half-sent request keeps it claimed.
+    // The server claims the key before it reads the body, so the half-sent request keeps it
+    // claimed. 100 Continue can come before the claim is stored, so wait for the claim itself.
     let mut running = start_half_sent_request(&server, &acme.token, "overlap", &body).await;
+    for _ in 0..500 {
+        if server.test.idempotency_key_count() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.test.idempotency_key_count(), 1, "the half-sent request claimed its key");
     let second = send(&server, &acme.token, "", Some(b"overlap"), &body).await;
     assert_eq!(second.status, 409, "{}", second.body);
     assert_eq!(second.body["error"]["code"], "idempotency_key_in_use");

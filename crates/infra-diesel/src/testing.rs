@@ -108,6 +108,24 @@ impl TestDatabase {
         .expect("list the table's columns");
         columns.into_iter().map(|column| column.name).collect()
     }
+
+    /// Returns the number of idempotency keys held or answered, so that a test
+    /// can wait until a request has claimed its key.
+    ///
+    /// # Panics
+    /// Panics when the query fails.
+    pub fn idempotency_key_count(&self) -> i64 {
+        use diesel::QueryDsl;
+        use diesel::dsl::count_star;
+
+        use crate::schema::idempotency_keys;
+        let query = idempotency_keys::table.select(count_star());
+        match &self.database.pools {
+            crate::db::Pools::Postgres(pool) => query.first(&mut pool.get().expect("a connection")),
+            crate::db::Pools::Sqlite(pool) => query.first(&mut pool.get().expect("a connection")),
+        }
+        .expect("count idempotency keys")
+    }
 }
 
 impl Drop for TestDatabase {
