@@ -11,7 +11,7 @@
 //!     "created_at": "2024-01-20 09:00:00", "parent_task_id": 3
 //! })];
 //! match client.post_tasks(&tasks).await? {
-//!     Answer::Success(processed) => println!("{} is task {}, {}", processed[0].task_app_id, processed[0].task_id, processed[0].action),
+//!     Answer::Success(processed) => println!("{} is task {:?}, {}", processed[0].task_app_id, processed[0].task_id, processed[0].action),
 //!     Answer::Failure { status, error } => {
 //!         for detail in error.error.details {
 //!             eprintln!("{status} {}: {} ({})", detail.field, detail.message, detail.code);
@@ -38,9 +38,45 @@ pub struct ApiClient {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ProcessedTask {
     pub project_id: i64,
-    pub task_id: i64,
+    /// `None` only in a dry run, for a task that would be created.
+    pub task_id: Option<i64>,
     pub task_app_id: String,
+    /// `created`, `updated` or `skipped`.
     pub action: String,
+    /// `stale` on skipped items.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub changed_fields: Vec<String>,
+    /// `created_at` as stored, in UTC.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub warnings: Vec<ItemWarning>,
+}
+
+/// A non-fatal remark on a processed task.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ItemWarning {
+    pub code: String,
+    pub message: String,
+}
+
+/// Options of [`ApiClient::post_tasks_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostOptions {
+    /// Sent as `Idempotency-Key`: a retry with the same key and tasks replays the first answer.
+    pub idempotency_key: Option<String>,
+    /// Check the batch and answer what would happen, writing nothing.
+    pub dry_run: bool,
+}
+
+/// A successful batch: its items, and whether the answer is a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub processed: Vec<ProcessedTask>,
+    /// True when the server sent a stored answer again (`Idempotent-Replayed: true`).
+    pub replayed: bool,
 }
 
 /// One failing field of an error response.
@@ -107,10 +143,29 @@ impl ApiClient {
     /// # Errors
     /// Returns an error when the server cannot be reached or responds with something that is not the API's JSON.
     pub async fn post_tasks(&self, tasks: &[Value]) -> anyhow::Result<Answer<Vec<ProcessedTask>>> {
-        let body = serde_json::json!({ "tasks": tasks });
-        let answer: Answer<TasksData> = self.post("/api/v1/tasks", &body).await?;
+        Ok(match self.post_tasks_with(tasks, &PostOptions::default()).await? {
+            Answer::Success(outcome) => Answer::Success(outcome.processed),
+            Answer::Failure { status, error } => Answer::Failure { status, error },
+        })
+    }
+
+    /// Sends a batch of task objects with an idempotency key, or as a dry run.
+    ///
+    /// # Errors
+    /// Returns an error when the server cannot be reached or responds with something that is not the API's JSON.
+    pub async fn post_tasks_with(
+        &self,
+        tasks: &[Value],
+        options: &PostOptions,
+    ) -> anyhow::Result<Answer<BatchOutcome>> {
+        let path = if options.dry_run { "/api/v1/tasks?dry_run=true" } else { "/api/v1/tasks" };
+        let mut request = self.http.post(format!("{}{path}", self.base_url));
+        if let Some(key) = &options.idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let (answer, replayed) = self.send::<TasksData>(request, path, &serde_json::json!({ "tasks": tasks })).await?;
         Ok(match answer {
-            Answer::Success(data) => Answer::Success(data.processed_tasks),
+            Answer::Success(data) => Answer::Success(BatchOutcome { processed: data.processed_tasks, replayed }),
             Answer::Failure { status, error } => Answer::Failure { status, error },
         })
     }
@@ -124,28 +179,34 @@ impl ApiClient {
     }
 
     async fn post<T: for<'de> Deserialize<'de>>(&self, path: &str, body: &Value) -> anyhow::Result<Answer<T>> {
+        let request = self.http.post(format!("{}{path}", self.base_url));
+        Ok(self.send(request, path, body).await?.0)
+    }
+
+    /// Sends a POST with the token and a JSON body; also tells whether the answer is a replay.
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(Answer<T>, bool)> {
         let url = format!("{}{path}", self.base_url);
-        let response = self
-            .http
-            .post(&url)
-            .header(reqwest::header::AUTHORIZATION, &self.token)
-            .json(body)
-            .send()
-            .await
-            .with_context(|| {
+        let response =
+            request.header(reqwest::header::AUTHORIZATION, &self.token).json(body).send().await.with_context(|| {
                 format!("failed to send POST {url}; is the server running there? Set --url or LEANMOTE_URL")
             })?;
+        let replayed = response.headers().get("idempotent-replayed").is_some_and(|value| value == "true");
         let status = response.status().as_u16();
         let bytes = response.bytes().await.with_context(|| format!("failed to read the answer of POST {url}"))?;
         if status == 200 {
             let envelope: Envelope<T> = serde_json::from_slice(&bytes).with_context(|| {
                 format!("unexpected success body from POST {url}: {}", String::from_utf8_lossy(&bytes))
             })?;
-            return Ok(Answer::Success(envelope.data));
+            return Ok((Answer::Success(envelope.data), replayed));
         }
         let error: ApiErrorBody = serde_json::from_slice(&bytes).with_context(|| {
             format!("unexpected {status} body from POST {url}: {}", String::from_utf8_lossy(&bytes))
         })?;
-        Ok(Answer::Failure { status, error })
+        Ok((Answer::Failure { status, error }, replayed))
     }
 }

@@ -855,7 +855,34 @@ async fn sigkill_after_commit_replays(test: TestDatabase) {
     assert_eq!(stored_ids(&server.test, acme.project).await, ids_after_kill, "nothing was created twice");
 }
 
+/// The typed client sends keys and dry runs, and reads every extension field.
+async fn typed_client_uses_extensions(test: TestDatabase) {
+    use leanmote_api::client::{Answer, ApiClient, PostOptions};
+
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start(test).await;
+    let client = ApiClient::new(&server.base_url, &acme.token);
+    let mut item = task(acme.project, "TYPED");
+    item["owner_name"] = json!("Ada");
+    let tasks = [item];
+
+    let dry = PostOptions { dry_run: true, ..PostOptions::default() };
+    let Answer::Success(planned) = client.post_tasks_with(&tasks, &dry).await.unwrap() else { panic!("dry run") };
+    assert_eq!((planned.processed[0].task_id, planned.processed[0].action.as_str()), (None, "created"));
+    assert_eq!(planned.processed[0].warnings[0].code, "owner_name_without_owner_id");
+
+    let keyed = PostOptions { idempotency_key: Some("typed-1".into()), dry_run: false };
+    let Answer::Success(first) = client.post_tasks_with(&tasks, &keyed).await.unwrap() else { panic!("write") };
+    let Answer::Success(again) = client.post_tasks_with(&tasks, &keyed).await.unwrap() else { panic!("replay") };
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(first.processed, again.processed);
+    assert!(first.processed[0].task_id.is_some());
+    assert_eq!(first.processed[0].created_at.as_deref(), Some("2024-01-20 09:00:00"));
+    assert!(first.processed[0].changed_fields.contains(&"owner_name".to_owned()));
+}
+
 infra_diesel::backend_tests!(
+    typed_client_uses_extensions,
     page_example_response_pinned,
     changed_fields_on_create,
     identical_resend_changes_nothing,

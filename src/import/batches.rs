@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 
 use super::{ImportReport, Item, Rejected};
@@ -42,7 +42,8 @@ async fn send_batch(
             Answer::Success(processed) => {
                 for task in processed {
                     *if task.action == "created" { &mut report.created } else { &mut report.updated } += 1;
-                    report.task_ids.insert(task.task_app_id, task.task_id);
+                    let id = task.task_id.context("the server answered a written task without its id")?;
+                    report.task_ids.insert(task.task_app_id, id);
                 }
                 return Ok(());
             }
