@@ -144,7 +144,15 @@ struct ProjectProcessed {
 struct ProcessedProject {
     project_id: i64,
     project_app_id: String,
-    action: Action,
+    action: ProjectAction,
+}
+
+/// Outcome of a project upsert, as the database saw it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+enum ProjectAction {
+    Created,
+    Updated,
 }
 
 /// An organization in the token's scope.

@@ -102,4 +102,25 @@ fn documented_answers_match_what_handlers_send() {
     };
     let body = serde_json::to_value(crate::response::TaskBody::from(stored)).unwrap();
     assert_eq!(object_keys(&body), schema_properties(&document, "Task"));
+
+    let organization =
+        domain::organization::Organization { id: domain::OrganizationId(1), name: "Acme".into(), created_at: at };
+    let body = serde_json::to_value(crate::response::OrganizationBody::from(organization)).unwrap();
+    assert_eq!(object_keys(&body), schema_properties(&document, "Organization"));
+    let project = domain::project::Project {
+        id: ProjectId(1),
+        organization_id: domain::OrganizationId(1),
+        app_id: "WEB".into(),
+        name: "Web".into(),
+        active: true,
+        created_at: at,
+        inserted_at: at,
+        updated_at: at,
+    };
+    let body = serde_json::to_value(crate::response::ProjectBody::from(project.clone())).unwrap();
+    assert_eq!(object_keys(&body), schema_properties(&document, "Project"));
+    let processed = crate::response::ProjectProcessed::new(project, domain::task::Action::Created);
+    let body = serde_json::to_value(processed).unwrap();
+    assert_eq!(object_keys(&body), schema_properties(&document, "ProjectProcessed"));
+    assert_eq!(object_keys(&body["data"]), schema_properties(&document, "ProcessedProject"));
 }
