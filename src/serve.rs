@@ -60,7 +60,7 @@ pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()
         let state = Arc::clone(&state);
         move || api_actix::app(Arc::clone(&state))
     });
-    server = server.shutdown_timeout(options.shutdown_timeout_secs);
+    server = server.shutdown_timeout(options.shutdown_timeout_secs).max_connections(options.max_connections as usize);
     if let Some(workers) = options.workers {
         server = server.workers(usize::from(workers));
     }

@@ -112,6 +112,38 @@ async fn cut_chunked_body_stores_nothing_partial(test: TestDatabase) {
     }
 }
 
+/// Hundreds of connections that never finish their request head neither crash
+/// the server nor keep it from serving once they are gone. Each worker holds
+/// at most `--max-connections` of them; the rest wait in the listen queue.
+async fn many_stalled_connections_are_bounded(test: TestDatabase) {
+    use tokio::io::AsyncWriteExt;
+
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start_with(test, &[], &[("LEANMOTE_MAX_CONNECTIONS", "32")]).await;
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("the listen queue takes the connection");
+        stream.write_all(b"POST /api/v1/tasks HTTP/1.1\r\nHost: test\r\n").await.unwrap();
+        held.push(stream);
+    }
+    drop(held);
+
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        let answer = client.get(server.url("/healthz")).timeout(std::time::Duration::from_secs(2)).send().await;
+        if answer.is_ok_and(|response| response.status() == 200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "the server answers again once the stalled connections are gone");
+    let (status, body) = support::post_tasks(&server, &acme.token, json!([task(acme.project, "AFTER")])).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn health_and_readiness(test: TestDatabase) {
     let server = start(test).await;
     for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
@@ -242,6 +274,7 @@ infra_diesel::backend_tests!(
     rate_limit_per_token,
     stalled_body_gets_408,
     cut_chunked_body_stores_nothing_partial,
+    many_stalled_connections_are_bounded,
     health_and_readiness,
     compressed_body_is_415
 );
