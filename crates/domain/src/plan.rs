@@ -399,6 +399,16 @@ impl BatchPlanner {
             .collect();
         (checks, WritePlan { now: self.now, rows, items })
     }
+
+    /// Tells whether an item sets a parent, by `parent_task_id` or `parent_task_app_id`.
+    ///
+    /// A batch that only keeps or clears parents adds no edge to the task tree,
+    /// so it cannot close a cycle, and storage may run it beside other such batches.
+    pub fn links_parents(&self) -> bool {
+        self.commands.iter().any(|(_, command)| {
+            matches!(command.parent_id, Patch::Set(_)) || matches!(command.parent_app_id, Patch::Set(_))
+        })
+    }
 }
 
 /// One item's outcome while the batch is applied, before rows get indexes.

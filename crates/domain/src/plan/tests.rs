@@ -502,3 +502,14 @@ fn warnings_name_what_was_odd() {
     assert!(plan.items[0].warnings[0].message.contains("colour"));
     assert!(plan.items[1].warnings.is_empty(), "a few minutes of clock skew draw no warning");
 }
+
+#[test]
+fn links_parents_only_when_one_is_set() {
+    let mut cleared = input(1, "A");
+    cleared.parent_task_id = FieldInput::Null;
+    cleared.parent_task_app_id = FieldInput::Null;
+    assert!(!planner(vec![input(1, "A"), input(1, "B")]).links_parents(), "absent parents");
+    assert!(!planner(vec![cleared]).links_parents(), "null clears, it links nothing");
+    assert!(planner(vec![input(1, "A"), with_parent_id(input(1, "B"), 10)]).links_parents(), "by id");
+    assert!(planner(vec![with_parent_key(input(1, "B"), "A"), input(1, "A")]).links_parents(), "by key");
+}
