@@ -343,6 +343,113 @@ async fn exhausted_pool_is_unavailable_then_recovers(test: TestDatabase) {
     small.ping().await.unwrap();
 }
 
+/// Sends every batch at once and returns the outcomes in order.
+async fn ingest_concurrently(
+    fixture: &Arc<Fixture>,
+    batches: Vec<Vec<TaskInput>>,
+) -> Vec<Result<Vec<ProcessedTask>, IngestError>> {
+    let handles: Vec<_> = batches
+        .into_iter()
+        .map(|batch| {
+            let fixture = Arc::clone(fixture);
+            tokio::spawn(async move { fixture.ingest(batch).await })
+        })
+        .collect();
+    futures::future::join_all(handles).await.into_iter().map(Result::unwrap).collect()
+}
+
+async fn concurrent_partial_updates_merge(test: TestDatabase) {
+    let fixture = Arc::new(fixture(test).await);
+    let keys: Vec<String> = (0..16).map(|index| format!("MERGE-{index:02}")).collect();
+    let created = fixture.ingest(keys.iter().map(|key| task(fixture.project, key)).collect()).await.unwrap();
+
+    // Each key gets three single-item batches at once, each setting one optional
+    // field and leaving the other two absent, which keeps them.
+    let mut batches = Vec::new();
+    for key in &keys {
+        for field in 0..3 {
+            let mut item = task(fixture.project, key);
+            match field {
+                0 => item.task_url = FieldInput::Value(format!("https://tracker.example/{key}")),
+                1 => item.owner_id = FieldInput::Value(format!("owner-{key}")),
+                _ => item.owner_name = FieldInput::Value(format!("Owner {key}")),
+            }
+            batches.push(vec![item]);
+        }
+    }
+    for outcome in ingest_concurrently(&fixture, batches).await {
+        assert_eq!(outcome.unwrap()[0].action, TaskAction::Updated);
+    }
+
+    for (key, processed) in keys.iter().zip(&created) {
+        let stored = fixture.stored(processed.task_id.expect("a stored task")).await;
+        assert_eq!(
+            stored.fields.url.map(|url| url.as_str().to_owned()),
+            Some(format!("https://tracker.example/{key}"))
+        );
+        assert_eq!(stored.fields.owner_id.map(|owner| owner.as_str().to_owned()), Some(format!("owner-{key}")));
+        assert_eq!(stored.fields.owner_name.map(|owner| owner.as_str().to_owned()), Some(format!("Owner {key}")));
+    }
+}
+
+async fn parent_links_beside_parent_free_batches(test: TestDatabase) {
+    const RINGS: usize = 24;
+    const RING_SIZE: usize = 4;
+    let fixture = Arc::new(fixture(test).await);
+    let node = |ring: usize, index: usize| format!("RING{ring}-{}", index % RING_SIZE);
+    let nodes = (0..RINGS).flat_map(|ring| (0..RING_SIZE).map(move |index| (ring, index)));
+    fixture.ingest(nodes.map(|(ring, index)| task(fixture.project, &node(ring, index))).collect()).await.unwrap();
+
+    // Each ring gets the links 0 -> 1 -> 2 -> 3 -> 0, one per batch. Links 0 -> 1
+    // and 2 -> 3 go first, then 1 -> 2 and 3 -> 0 side by side: two batches that
+    // share no key, and that close the ring if both are planned on the same stored
+    // tree. Between them go batches that set no parent: they clear a parent,
+    // rename a node and create a task.
+    let mut batches = Vec::new();
+    for pair in [[0, 2], [1, 3]] {
+        for ring in 0..RINGS {
+            for index in pair {
+                let mut link = task(fixture.project, &node(ring, index));
+                link.parent_task_app_id = FieldInput::Value(node(ring, index + 1));
+                batches.push(vec![link]);
+            }
+            if ring % 2 == pair[0] {
+                let mut clear = task(fixture.project, &node(ring, pair[1] + 2));
+                clear.parent_task_app_id = FieldInput::Null;
+                let mut rename = task(fixture.project, &node(ring, pair[1] + 3));
+                rename.task_name = FieldInput::Value(format!("Renamed {ring}"));
+                batches.push(vec![clear, rename, task(fixture.project, &format!("NEW-{ring}"))]);
+            }
+        }
+    }
+    let parent_free: Vec<bool> = batches.iter().map(|batch| batch.len() == 3).collect();
+    let outcomes = ingest_concurrently(&fixture, batches).await;
+    for (position, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(_) => {}
+            Err(IngestError::Rejected(rejection)) if !parent_free[position] => {
+                assert_eq!(rejection.details[0].code, DetailCode::ParentCycle, "batch {position}");
+            }
+            Err(error) => panic!("batch {position} failed: {error:?}"),
+        }
+    }
+
+    let stored = fixture.test.database.list_tasks(filter(fixture.project, None, 1000)).await.unwrap();
+    let keys: std::collections::BTreeSet<&str> = stored.iter().map(|task| task.key.app_id.as_str()).collect();
+    assert_eq!(stored.len(), RINGS * RING_SIZE + RINGS, "one row per key");
+    assert_eq!(keys.len(), RINGS * RING_SIZE + RINGS, "one row per key");
+    let parents: std::collections::HashMap<TaskId, TaskId> =
+        stored.iter().filter_map(|task| Some((task.id, task.parent_id?))).collect();
+    for task in &stored {
+        let mut current = task.id;
+        for _ in 0..=stored.len() {
+            let Some(parent) = parents.get(&current) else { break };
+            assert_ne!(*parent, task.id, "task {} is its own ancestor", task.key.app_id.as_str());
+            current = *parent;
+        }
+    }
+}
+
 infra_diesel::backend_tests!(
     exhausted_pool_is_unavailable_then_recovers,
     create_then_update_same_id,
@@ -359,4 +466,6 @@ infra_diesel::backend_tests!(
     list_tasks_pages_by_id,
     list_tasks_filters,
     migrations_idempotent,
+    concurrent_partial_updates_merge,
+    parent_links_beside_parent_free_batches,
 );

@@ -5,12 +5,16 @@
 //! upserts and multi-row inserts need a concrete backend) and still written
 //! once. What differs between backends lives in the [`Dialect`] trait.
 
+use std::collections::BTreeSet;
+
 use diesel::connection::SimpleConnection;
 use diesel::result::Error as DieselError;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::{Connection, PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use domain::plan::{BatchPlanner, BatchRefs};
 use domain::ports::ApplyError;
+use domain::task::TaskKey;
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
@@ -55,6 +59,48 @@ impl TxError {
     }
 }
 
+/// How a write transaction on PostgreSQL locks the projects it writes.
+///
+/// The planner reads the stored rows and decides what to write, so two
+/// transactions must not plan on the same data at once:
+/// - a batch that sets parents could close a cycle that neither snapshot shows
+///   alone, so it runs alone in its projects;
+/// - a batch that sets none cannot close a cycle, so it runs beside other such
+///   batches. It still merges absent fields into the stored row, so it also
+///   locks each key it writes, which keeps a concurrent batch from
+///   overwriting the merge with an older copy of the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteLock {
+    /// `pg_advisory_xact_lock` on each project.
+    Exclusive,
+    /// `pg_advisory_xact_lock_shared` on each project, then `pg_advisory_xact_lock` on each key.
+    Shared,
+}
+
+impl WriteLock {
+    /// Picks the mode for a batch: exclusive when any item sets a parent.
+    pub(crate) fn for_batch(planner: &BatchPlanner) -> Self {
+        if planner.links_parents() { Self::Exclusive } else { Self::Shared }
+    }
+}
+
+/// Takes an exclusive transaction lock on each `(project_id, task_app_id)` key,
+/// in the order of the keys' 64-bit hashes so that two batches never deadlock here.
+/// Two keys with the same hash share a lock, which only makes their writers wait.
+fn lock_keys(conn: &mut PgConnection, keys: &BTreeSet<TaskKey>) -> QueryResult<()> {
+    // The project id ends at the first '/', so distinct keys give distinct texts.
+    let texts: Vec<String> = keys.iter().map(|key| format!("{}/{}", key.project_id, key.app_id.as_str())).collect();
+    diesel::sql_query(
+        "SELECT count(pg_advisory_xact_lock(lock_id)) FROM ( \
+             SELECT DISTINCT hashtextextended(key_text, 1) AS lock_id FROM unnest($1::text[]) AS key_text \
+             ORDER BY lock_id \
+         ) AS sorted_locks",
+    )
+    .bind::<Array<Text>, _>(texts)
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Behavior that differs between the backends.
 pub(crate) trait Dialect: Connection + Sized {
     /// Runs `work` in a transaction that holds the write lock from its first statement.
@@ -62,8 +108,9 @@ pub(crate) trait Dialect: Connection + Sized {
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>;
 
-    /// Serializes writers of the same projects until the transaction ends.
-    fn lock_projects(&mut self, project_ids: &[i64]) -> QueryResult<()>;
+    /// Locks the batch's projects (and in [`WriteLock::Shared`] mode its keys)
+    /// until the transaction ends.
+    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()>;
 
     /// Applies pending migrations and returns their versions.
     fn migrate(&mut self) -> Result<Vec<String>, StoreError>;
@@ -77,14 +124,18 @@ impl Dialect for PgConnection {
         self.transaction(work)
     }
 
-    fn lock_projects(&mut self, project_ids: &[i64]) -> QueryResult<()> {
-        // Sorted ids give every writer the same lock order, so two batches never deadlock here.
-        let mut sorted = project_ids.to_vec();
-        sorted.sort_unstable();
-        for project_id in sorted {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('leanmote.project', $1))")
-                .bind::<BigInt, _>(project_id)
-                .execute(self)?;
+    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()> {
+        let statement = match mode {
+            WriteLock::Exclusive => "SELECT pg_advisory_xact_lock(hashtextextended('leanmote.project', $1))",
+            WriteLock::Shared => "SELECT pg_advisory_xact_lock_shared(hashtextextended('leanmote.project', $1))",
+        };
+        // `project_ids` is sorted, so every writer takes the locks in one order
+        // and two batches never deadlock here.
+        for project_id in &refs.project_ids {
+            diesel::sql_query(statement).bind::<BigInt, _>(project_id.get()).execute(self)?;
+        }
+        if mode == WriteLock::Shared {
+            lock_keys(self, &refs.keys)?;
         }
         Ok(())
     }
@@ -112,7 +163,7 @@ impl Dialect for SqliteConnection {
         self.immediate_transaction(work)
     }
 
-    fn lock_projects(&mut self, _project_ids: &[i64]) -> QueryResult<()> {
+    fn lock_projects(&mut self, _refs: &BatchRefs, _mode: WriteLock) -> QueryResult<()> {
         // BEGIN IMMEDIATE already holds the database-wide write lock.
         Ok(())
     }
@@ -142,7 +193,7 @@ macro_rules! backend_module {
             use domain::task::{Action, StoredTask};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
-            use super::{Dialect, TxError};
+            use super::{Dialect, TxError, WriteLock};
             use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow};
             use crate::schema::{
                 api_token_organizations, api_tokens, idempotency_keys, organizations, projects, tasks,

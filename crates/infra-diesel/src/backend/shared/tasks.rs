@@ -19,8 +19,7 @@ pub(crate) fn apply_batch(
 ) -> Result<AppliedBatch, TxError> {
     conn.write_transaction(|conn| {
         let refs = planner.refs();
-        let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
-        conn.lock_projects(&project_ids)?;
+        conn.lock_projects(&refs, WriteLock::for_batch(planner))?;
 
         let snapshot = load_snapshot(conn, planner, &refs)?;
         let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
