@@ -18,6 +18,7 @@ use domain::task::TaskKey;
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
+use crate::models::NodeRow;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -59,7 +60,7 @@ impl TxError {
     }
 }
 
-/// How a write transaction on PostgreSQL locks the projects it writes.
+/// Lock mode of a write transaction on PostgreSQL, for the projects it writes.
 ///
 /// The planner reads the stored rows and decides what to write, so two
 /// transactions must not plan on the same data at once:
@@ -101,6 +102,39 @@ fn lock_keys(conn: &mut PgConnection, keys: &BTreeSet<TaskKey>) -> QueryResult<(
     Ok(())
 }
 
+/// Selects the tree node of each task whose id matches `$ids`, an SQL
+/// predicate on one bound parameter.
+macro_rules! nodes_query {
+    ($ids:literal) => {
+        concat!(
+            "SELECT t.id, t.project_id, p.organization_id, t.parent_task_id ",
+            "FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id ",
+            $ids
+        )
+    };
+}
+
+/// Like `nodes_query!`, plus the nodes of all the tasks' ancestors.
+///
+/// The chain carries every column it needs, so the query reads `tasks` by
+/// primary key only. Joining a chain of bare ids back to `tasks` instead made
+/// PostgreSQL 15 estimate the chain at about 100 times the seeds and hash the
+/// whole table for every batch (see `docs/benchmarks.md`).
+macro_rules! ancestors_query {
+    ($ids:literal) => {
+        concat!(
+            "WITH RECURSIVE chain(id, project_id, parent_task_id) AS ( ",
+            "SELECT id, project_id, parent_task_id FROM tasks WHERE id ",
+            $ids,
+            " UNION ",
+            "SELECT t.id, t.project_id, t.parent_task_id FROM tasks t JOIN chain c ON t.id = c.parent_task_id ",
+            ") ",
+            "SELECT c.id, c.project_id, p.organization_id, c.parent_task_id ",
+            "FROM chain c JOIN projects p ON p.id = c.project_id"
+        )
+    };
+}
+
 /// Behavior that differs between the backends.
 pub(crate) trait Dialect: Connection + Sized {
     /// Runs `work` in a transaction that holds the write lock from its first statement.
@@ -111,6 +145,10 @@ pub(crate) trait Dialect: Connection + Sized {
     /// Locks the batch's projects (and in [`WriteLock::Shared`] mode its keys)
     /// until the transaction ends.
     fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()>;
+
+    /// Loads the tree nodes of the tasks `ids`, and with `ancestors` those of
+    /// all their ancestors too, in one query.
+    fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>>;
 
     /// Applies pending migrations and returns their versions.
     fn migrate(&mut self) -> Result<Vec<String>, StoreError>;
@@ -140,6 +178,11 @@ impl Dialect for PgConnection {
         Ok(())
     }
 
+    fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
+        let query = if ancestors { ancestors_query!("= ANY($1)") } else { nodes_query!("= ANY($1)") };
+        diesel::sql_query(query).bind::<Array<BigInt>, _>(ids).load(self)
+    }
+
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
         // Several instances may start at once: one migrates while the others wait.
         self.batch_execute("SELECT pg_advisory_lock(hashtextextended('leanmote.migrations', 0))")
@@ -166,6 +209,17 @@ impl Dialect for SqliteConnection {
     fn lock_projects(&mut self, _refs: &BatchRefs, _mode: WriteLock) -> QueryResult<()> {
         // BEGIN IMMEDIATE already holds the database-wide write lock.
         Ok(())
+    }
+
+    fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
+        // SQLite has no arrays: the ids travel as one JSON array, a single bind parameter.
+        let json = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let query = if ancestors {
+            ancestors_query!("IN (SELECT value FROM json_each(?))")
+        } else {
+            nodes_query!("IN (SELECT value FROM json_each(?))")
+        };
+        diesel::sql_query(query).bind::<Text, _>(json).load(self)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {

@@ -120,25 +120,8 @@ fn load_nodes(conn: &mut Conn, ids: &BTreeSet<TaskId>, ancestors: bool) -> Resul
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    // The ids are i64 values formatted by Rust, so inlining them cannot inject SQL.
-    let id_list = ids.iter().map(|id| id.get().to_string()).collect::<Vec<_>>().join(",");
-    if !ancestors {
-        let query = format!(
-            "SELECT t.id, t.project_id, p.organization_id, t.parent_task_id \
-             FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id IN ({id_list})"
-        );
-        return Ok(diesel::sql_query(query).load(conn)?);
-    }
-    let query = format!(
-        "WITH RECURSIVE chain(id) AS ( \
-             SELECT id FROM tasks WHERE id IN ({id_list}) \
-             UNION \
-             SELECT t.parent_task_id FROM tasks t JOIN chain c ON t.id = c.id WHERE t.parent_task_id IS NOT NULL \
-         ) \
-         SELECT t.id, t.project_id, p.organization_id, t.parent_task_id \
-         FROM tasks t JOIN projects p ON p.id = t.project_id JOIN chain c ON c.id = t.id"
-    );
-    Ok(diesel::sql_query(query).load(conn)?)
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    Ok(conn.query_nodes(&ids, ancestors)?)
 }
 
 /// Upserts every planned row, then links the parents created in the same batch.
