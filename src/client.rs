@@ -178,6 +178,24 @@ impl ApiClient {
         self.post("/api/v1/projects", project).await
     }
 
+    /// Sends a request body that is already JSON (`{"tasks": [...]}`), for
+    /// callers that encode their batches ahead of time, such as a benchmark.
+    ///
+    /// # Errors
+    /// Returns an error when the server cannot be reached or responds with something that is not the API's JSON.
+    pub async fn post_tasks_body(&self, body: impl Into<reqwest::Body>) -> anyhow::Result<Answer<Vec<ProcessedTask>>> {
+        let path = "/api/v1/tasks";
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        Ok(match self.send_request::<TasksData>(request, path).await?.0 {
+            Answer::Success(data) => Answer::Success(data.processed_tasks),
+            Answer::Failure { status, error } => Answer::Failure { status, error },
+        })
+    }
+
     async fn post<T: for<'de> Deserialize<'de>>(&self, path: &str, body: &Value) -> anyhow::Result<Answer<T>> {
         let request = self.http.post(format!("{}{path}", self.base_url));
         Ok(self.send(request, path, body).await?.0)
@@ -190,11 +208,19 @@ impl ApiClient {
         path: &str,
         body: &Value,
     ) -> anyhow::Result<(Answer<T>, bool)> {
+        self.send_request(request.json(body), path).await
+    }
+
+    /// Sends a POST whose body is already set, with the token; also tells whether the answer is a replay.
+    async fn send_request<T: for<'de> Deserialize<'de>>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<(Answer<T>, bool)> {
         let url = format!("{}{path}", self.base_url);
-        let response =
-            request.header(reqwest::header::AUTHORIZATION, &self.token).json(body).send().await.with_context(|| {
-                format!("failed to send POST {url}; is the server running there? Set --url or LEANMOTE_URL")
-            })?;
+        let response = request.header(reqwest::header::AUTHORIZATION, &self.token).send().await.with_context(|| {
+            format!("failed to send POST {url}; is the server running there? Set --url or LEANMOTE_URL")
+        })?;
         let replayed = response.headers().get("idempotent-replayed").is_some_and(|value| value == "true");
         let status = response.status().as_u16();
         let bytes = response.bytes().await.with_context(|| format!("failed to read the answer of POST {url}"))?;
