@@ -1,22 +1,21 @@
-//! The service side: pre-encoded batches sent to `POST /api/v1/tasks` over keep-alive connections.
+//! The service side: pre-encoded batches sent to `POST /api/v1/tasks` with
+//! the project's typed client, over keep-alive connections.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use bytes::Bytes;
+use leanmote_api::client::{Answer, ApiClient, ProcessedTask};
 use tokio::sync::watch;
 
 use crate::cpu::CpuSampler;
 use crate::data::{Batch, Mode};
 use crate::stats::Measure;
 
-/// One response, kept as received and checked after the clock stops.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
+/// One response, checked after the clock stops.
+type Response = Answer<Vec<ProcessedTask>>;
 
 /// Sends every body with `concurrency` workers and returns the timings.
 ///
@@ -45,23 +44,9 @@ async fn run_async(
     concurrency: usize,
     mode: Mode,
 ) -> anyhow::Result<Measure> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(concurrency)
-        .timeout(Duration::from_secs(300))
-        .build()?;
-    let url = format!("{base_url}/api/v1/tasks");
-    let health = client.get(format!("{base_url}/healthz")).send().await?;
-    if !health.status().is_success() {
-        bail!("GET /healthz returned {}", health.status());
-    }
-
     let shared = Arc::new(Shared {
-        client,
-        url,
-        authorization: token.to_owned(),
-        bodies: bodies.into_iter().map(|body| std::sync::Mutex::new(Some(body))).collect(),
+        client: ApiClient::new(base_url, token),
+        bodies: bodies.into_iter().map(|body| std::sync::Mutex::new(Some(Bytes::from(body)))).collect(),
         batches: batches.to_vec(),
         next: AtomicUsize::new(0),
         committed: Committed::new(batches.len()),
@@ -72,7 +57,7 @@ async fn run_async(
     let cpu = CpuSampler::start(Some(server_pid));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency).map(|_| tokio::spawn(worker(Arc::clone(&shared)))).collect();
-    let mut results: Vec<(usize, Duration, Answer)> = Vec::with_capacity(batches.len());
+    let mut results: Vec<(usize, Duration, Response)> = Vec::with_capacity(batches.len());
     let mut first_error = None;
     for handle in workers {
         match handle.await.context("a client worker panicked")? {
@@ -91,19 +76,17 @@ async fn run_async(
     let mut created = 0;
     let mut updated = 0;
     for (batch, _, answer) in &results {
-        if answer.status != 200 {
-            bail!(
-                "batch {batch} returned {}: {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body).chars().take(600).collect::<String>()
-            );
-        }
-        let parsed: Envelope = serde_json::from_slice(&answer.body).with_context(|| format!("batch {batch}"))?;
+        let processed = match answer {
+            Answer::Success(processed) => processed,
+            Answer::Failure { status, error } => {
+                bail!("batch {batch} returned {status}: {} ({:?})", error.message, error.error)
+            }
+        };
         let expected = batches[*batch].end - batches[*batch].start;
-        if parsed.data.processed_tasks.len() != expected {
-            bail!("batch {batch} listed {} tasks, not {expected}", parsed.data.processed_tasks.len());
+        if processed.len() != expected {
+            bail!("batch {batch} listed {} tasks, not {expected}", processed.len());
         }
-        for task in parsed.data.processed_tasks {
+        for task in processed {
             match task.action.as_str() {
                 "created" => created += 1,
                 "updated" => updated += 1,
@@ -130,10 +113,8 @@ async fn run_async(
 }
 
 struct Shared {
-    client: reqwest::Client,
-    url: String,
-    authorization: String,
-    bodies: Vec<std::sync::Mutex<Option<Vec<u8>>>>,
+    client: ApiClient,
+    bodies: Vec<std::sync::Mutex<Option<Bytes>>>,
     batches: Vec<Batch>,
     next: AtomicUsize,
     committed: Committed,
@@ -141,7 +122,7 @@ struct Shared {
     retries: AtomicUsize,
 }
 
-async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Answer)>> {
+async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Response)>> {
     let mut done = Vec::new();
     loop {
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -169,38 +150,27 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, Duration, Ans
 
 /// Maximum attempts of one batch that keeps getting 503.
 const MAX_ATTEMPTS: u32 = 30;
-/// Maximum pause before a retry, whatever the `Retry-After` value.
-const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// Pause before a retry. The server's `Retry-After` (5 s) would let a few
+/// retries dominate a case, and the typed client does not return the header.
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
+/// Maximum wait for one response before the run fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Sends one batch. A 503 (no free database connection) is retried after
-/// `Retry-After`, capped at [`MAX_PAUSE`], as the API documents for clients.
-/// The request's latency then includes the retries.
-async fn send(shared: &Shared, body: Vec<u8>) -> anyhow::Result<Answer> {
+/// [`RETRY_PAUSE`]; the request's latency then includes the retries.
+async fn send(shared: &Shared, body: Bytes) -> anyhow::Result<Response> {
     let mut retries = 0;
     loop {
-        let response = shared
-            .client
-            .post(&shared.url)
-            .header("Authorization", &shared.authorization)
-            .header("Content-Type", "application/json")
-            .body(body.clone())
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let pause = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map_or(MAX_PAUSE, |seconds| Duration::from_secs(seconds).min(MAX_PAUSE));
-        let answer = response.bytes().await?.to_vec();
-        if status == 503 && retries + 1 < MAX_ATTEMPTS {
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, shared.client.post_tasks_body(body.clone()))
+            .await
+            .with_context(|| format!("no response within {} s", REQUEST_TIMEOUT.as_secs()))??;
+        if matches!(answer, Answer::Failure { status: 503, .. }) && retries + 1 < MAX_ATTEMPTS {
             retries += 1;
             shared.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         }
-        return Ok(Answer { status, body: answer });
+        return Ok(answer);
     }
 }
 
@@ -234,19 +204,4 @@ impl Committed {
         let _ = receiver.wait_for(|prefix| *prefix > index).await;
         true
     }
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    data: Data,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    processed_tasks: Vec<Processed>,
-}
-
-#[derive(Deserialize)]
-struct Processed {
-    action: String,
 }
