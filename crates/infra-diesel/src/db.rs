@@ -9,7 +9,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use domain::StoreError;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{join_error, pool_error};
 
@@ -60,6 +60,8 @@ pub struct PoolOptions {
     /// Most open connections.
     pub max_size: u32,
     /// How long a request waits for a free connection before storage counts as unavailable.
+    /// On PostgreSQL, a write first waits for its turn among the writers, which
+    /// this timeout does not count (see [`Database`]).
     pub acquire_timeout: Duration,
     /// SQLite only: how long a statement waits for another process's lock.
     pub sqlite_busy_timeout: Duration,
@@ -80,13 +82,28 @@ pub(crate) enum Pools {
     Sqlite(SqlitePool),
 }
 
-/// Handle on the database: a pool, plus for SQLite a fair in-process write lock
-/// so that writers queue in order instead of spinning on SQLite's busy handler.
+/// Handle on the database: a pool, and an in-process queue of writers.
+///
+/// On SQLite the queue is a fair write lock, so that writers queue in order
+/// instead of spinning on SQLite's busy handler.
+///
+/// On PostgreSQL it lets at most one connection fewer than the pool's size
+/// write at once. A write may wait on a project lock while it holds its
+/// connection. Without the queue, such waits could take every connection, and
+/// token lookups and other writers then timed out on the pool and got 503 from
+/// a healthy, busy database. A writer waits for its turn without a connection
+/// or a thread, for at most [`WRITE_QUEUE_TIMEOUT`]. It then gets a connection
+/// as quickly as a reader does, so an outage still shows after the pool's
+/// acquire timeout.
 #[derive(Clone)]
 pub struct Database {
     pub(crate) pools: Pools,
     write_lock: Arc<Mutex<()>>,
+    pg_writers: Arc<Semaphore>,
 }
+
+/// Maximum wait for a turn among PostgreSQL writers before storage counts as unavailable.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sets SQLite's per-connection pragmas on every pooled connection.
 #[derive(Debug)]
@@ -140,7 +157,9 @@ impl Database {
             }
             DatabaseTarget::Sqlite(path) => Pools::Sqlite(open_sqlite(&path, options)?),
         };
-        Ok(Self { pools, write_lock: Arc::new(Mutex::new(())) })
+        // At least one writer, even on a pool of one connection.
+        let writers = options.max_size.saturating_sub(1).max(1) as usize;
+        Ok(Self { pools, write_lock: Arc::new(Mutex::new(())), pg_writers: Arc::new(Semaphore::new(writers)) })
     }
 
     /// Returns "postgres" or "sqlite", for logs.
@@ -170,16 +189,30 @@ impl Database {
         tokio::task::spawn_blocking(move || work(&pools)).await.map_err(join_error)?
     }
 
-    /// Like [`Self::blocking`], for work that writes. On SQLite it first waits
-    /// its turn on the write lock, without holding a thread while it waits.
+    /// Like [`Self::blocking`], for work that writes. It first waits its turn
+    /// in the writers' queue (see [`Database`]), without holding a thread while it waits.
+    ///
+    /// # Errors
+    /// Returns [`StoreError::Unavailable`] when a PostgreSQL writer waits
+    /// longer than [`WRITE_QUEUE_TIMEOUT`] for its turn.
     pub(crate) async fn blocking_write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Pools) -> Result<T, StoreError> + Send + 'static,
     {
         let guard = match self.pools {
-            Pools::Sqlite(_) => Some(Arc::clone(&self.write_lock).lock_owned().await),
-            Pools::Postgres(_) => None,
+            Pools::Sqlite(_) => WriteTurn::Lock(Arc::clone(&self.write_lock).lock_owned().await),
+            Pools::Postgres(_) => {
+                let permit = tokio::time::timeout(WRITE_QUEUE_TIMEOUT, Arc::clone(&self.pg_writers).acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        let message =
+                            format!("no turn among the database writers within {} s", WRITE_QUEUE_TIMEOUT.as_secs());
+                        StoreError::Unavailable(message.into())
+                    })?
+                    .map_err(|_| StoreError::internal("the writers' queue was closed"))?;
+                WriteTurn::Permit(permit)
+            }
         };
         let pools = self.pools.clone();
         tokio::task::spawn_blocking(move || {
@@ -208,6 +241,13 @@ impl Database {
             Pools::Sqlite(pool) => take(pool),
         }
     }
+}
+
+/// A writer's turn, held until its work ends.
+#[expect(dead_code, reason = "never read: dropping the guard or permit ends the turn")]
+enum WriteTurn {
+    Lock(OwnedMutexGuard<()>),
+    Permit(OwnedSemaphorePermit),
 }
 
 fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool> {

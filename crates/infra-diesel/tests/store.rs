@@ -450,6 +450,37 @@ async fn parent_links_beside_parent_free_batches(test: TestDatabase) {
     }
 }
 
+/// Batches queued behind a long lock holder, here a session standing in for
+/// another instance's batch, wait their turn past the pool's acquire timeout,
+/// and reads still get a connection meanwhile: the database is busy, not down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lock_queue_outlasts_acquire_timeout() {
+    use diesel::{Connection, RunQueryDsl};
+
+    let Some(test) = TestDatabase::postgres().await else { return };
+    let fixture = Arc::new(fixture(test).await);
+    let mut holder = diesel::PgConnection::establish(&fixture.test.url).unwrap();
+    let lock = "SELECT pg_advisory_lock(hashtextextended('leanmote.project', $1))";
+    diesel::sql_query(lock).bind::<diesel::sql_types::BigInt, _>(fixture.project.get()).execute(&mut holder).unwrap();
+
+    // Twice the test pool's 4 connections: half wait on the lock, half for a connection.
+    let batches = (0..8).map(|index| vec![task(fixture.project, &format!("QUEUED-{index}"))]).collect();
+    let queued = tokio::spawn({
+        let fixture = Arc::clone(&fixture);
+        async move { ingest_concurrently(&fixture, batches).await }
+    });
+    tokio::time::sleep(infra_diesel::PoolOptions::default().acquire_timeout + std::time::Duration::from_secs(1)).await;
+    let read = fixture.test.database.list_tasks(filter(fixture.project, None, 10)).await;
+    assert!(read.is_ok(), "a read while writers wait on the lock: {read:?}");
+    let unlock = "SELECT pg_advisory_unlock(hashtextextended('leanmote.project', $1))";
+    diesel::sql_query(unlock).bind::<diesel::sql_types::BigInt, _>(fixture.project.get()).execute(&mut holder).unwrap();
+
+    for (index, outcome) in queued.await.unwrap().into_iter().enumerate() {
+        let processed = outcome.unwrap_or_else(|error| panic!("batch {index} failed: {error:?}"));
+        assert_eq!(processed[0].action, TaskAction::Created, "batch {index}");
+    }
+}
+
 infra_diesel::backend_tests!(
     exhausted_pool_is_unavailable_then_recovers,
     create_then_update_same_id,
