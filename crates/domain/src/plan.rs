@@ -195,8 +195,12 @@ impl BatchPlanner {
         seeds
     }
 
-    /// True when an item gives a stored task a parent other than its stored one.
-    fn moves_stored_task(&self, snapshot: &Snapshot) -> bool {
+    /// Tells whether an item gives a stored task a parent other than its stored one.
+    ///
+    /// A batch that moves no stored task cannot close a cycle through stored
+    /// tasks (see [`Self::ancestor_seeds`]), so storage may run it beside other
+    /// such batches.
+    pub fn moves_stored_task(&self, snapshot: &Snapshot) -> bool {
         self.commands.iter().any(|(_, command)| {
             let Some(stored) = snapshot.tasks_by_key.get(&command.key) else { return false };
             let by_id = matches!(command.parent_id, Patch::Set(id) if Some(id) != stored.parent_id);
@@ -398,16 +402,6 @@ impl BatchPlanner {
             })
             .collect();
         (checks, WritePlan { now: self.now, rows, items })
-    }
-
-    /// Tells whether an item sets a parent, by `parent_task_id` or `parent_task_app_id`.
-    ///
-    /// A batch that only keeps or clears parents adds no edge to the task tree,
-    /// so it cannot close a cycle, and storage may run it beside other such batches.
-    pub fn links_parents(&self) -> bool {
-        self.commands.iter().any(|(_, command)| {
-            matches!(command.parent_id, Patch::Set(_)) || matches!(command.parent_app_id, Patch::Set(_))
-        })
     }
 }
 

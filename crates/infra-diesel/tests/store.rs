@@ -450,6 +450,46 @@ async fn parent_links_beside_parent_free_batches(test: TestDatabase) {
     }
 }
 
+async fn new_child_races_stored_move(test: TestDatabase) {
+    const PAIRS: usize = 16;
+    let fixture = Arc::new(fixture(test).await);
+    fixture.ingest((0..PAIRS).map(|pair| task(fixture.project, &format!("PARENT-{pair}"))).collect()).await.unwrap();
+
+    // For each pair, one batch creates CHILD under the stored PARENT, and the
+    // other creates CHILD if it is missing and moves PARENT under it. Whichever
+    // commits first, the other would close the cycle PARENT -> CHILD -> PARENT.
+    let mut batches = Vec::new();
+    for pair in 0..PAIRS {
+        let (parent, child) = (format!("PARENT-{pair}"), format!("CHILD-{pair}"));
+        let mut create_child = task(fixture.project, &child);
+        create_child.parent_task_app_id = FieldInput::Value(parent.clone());
+        let mut move_parent = task(fixture.project, &parent);
+        move_parent.parent_task_app_id = FieldInput::Value(child.clone());
+        batches.push(vec![create_child]);
+        batches.push(vec![task(fixture.project, &child), move_parent]);
+    }
+    let outcomes = ingest_concurrently(&fixture, batches).await;
+    for (pair, outcomes) in outcomes.chunks(2).enumerate() {
+        let succeeded = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        assert_eq!(succeeded, 1, "pair {pair}: exactly one batch succeeds");
+        for outcome in outcomes {
+            if let Err(error) = outcome {
+                let IngestError::Rejected(rejection) = error else { panic!("pair {pair} failed: {error:?}") };
+                assert_eq!(rejection.details[0].code, DetailCode::ParentCycle, "pair {pair}");
+            }
+        }
+    }
+
+    let stored = fixture.test.database.list_tasks(filter(fixture.project, None, 1000)).await.unwrap();
+    assert_eq!(stored.len(), 2 * PAIRS, "one row per key");
+    let parents: std::collections::HashMap<TaskId, TaskId> =
+        stored.iter().filter_map(|task| Some((task.id, task.parent_id?))).collect();
+    for task in &stored {
+        let grandparent = parents.get(&task.id).and_then(|parent| parents.get(parent));
+        assert_ne!(grandparent, Some(&task.id), "task {} is its own grandparent", task.key.app_id.as_str());
+    }
+}
+
 /// Batches queued behind a long lock holder, here a session standing in for
 /// another instance's batch, wait their turn past the pool's acquire timeout,
 /// and reads still get a connection meanwhile: the database is busy, not down.
@@ -499,4 +539,5 @@ infra_diesel::backend_tests!(
     migrations_idempotent,
     concurrent_partial_updates_merge,
     parent_links_beside_parent_free_batches,
+    new_child_races_stored_move,
 );

@@ -504,12 +504,21 @@ fn warnings_name_what_was_odd() {
 }
 
 #[test]
-fn links_parents_only_when_one_is_set() {
-    let mut cleared = input(1, "A");
-    cleared.parent_task_id = FieldInput::Null;
+fn moves_stored_task_only_on_new_parent() {
+    let mut snapshot = world();
+    store(&mut snapshot, 10, 1, "P", None);
+    store(&mut snapshot, 11, 1, "Q", None);
+    store(&mut snapshot, 12, 1, "C", Some(10));
+    let moves = |items: Vec<TaskInput>| planner(items).moves_stored_task(&snapshot);
+    let mut cleared = input(1, "C");
     cleared.parent_task_app_id = FieldInput::Null;
-    assert!(!planner(vec![input(1, "A"), input(1, "B")]).links_parents(), "absent parents");
-    assert!(!planner(vec![cleared]).links_parents(), "null clears, it links nothing");
-    assert!(planner(vec![input(1, "A"), with_parent_id(input(1, "B"), 10)]).links_parents(), "by id");
-    assert!(planner(vec![with_parent_key(input(1, "B"), "A"), input(1, "A")]).links_parents(), "by key");
+
+    assert!(!moves(vec![input(1, "C")]), "absent parent keeps it");
+    assert!(!moves(vec![cleared]), "null clears, it adds no edge");
+    assert!(!moves(vec![with_parent_key(input(1, "C"), "P")]), "same parent by key");
+    assert!(!moves(vec![with_parent_id(input(1, "C"), 10)]), "same parent by id");
+    assert!(!moves(vec![with_parent_key(input(1, "NEW"), "C")]), "a new task under a stored one");
+    assert!(moves(vec![with_parent_key(input(1, "C"), "Q")]), "other stored parent by key");
+    assert!(moves(vec![with_parent_id(input(1, "C"), 11)]), "other stored parent by id");
+    assert!(moves(vec![input(1, "NEW"), with_parent_key(input(1, "C"), "NEW")]), "under a task of the batch");
 }

@@ -12,7 +12,7 @@ use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel::{Connection, PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use domain::plan::{BatchPlanner, BatchRefs};
+use domain::plan::BatchRefs;
 use domain::ports::ApplyError;
 use domain::task::TaskKey;
 use domain::{Rejection, StoreError};
@@ -29,6 +29,9 @@ pub(crate) enum TxError {
     Rejected(Rejection),
     Query(DieselError),
     Store(StoreError),
+    /// The batch moves a stored task, which its [`WriteLock::Shared`] lock does
+    /// not allow: roll back and start over with [`WriteLock::Exclusive`].
+    NeedsExclusiveLock,
 }
 
 impl From<DieselError> for TxError {
@@ -49,6 +52,7 @@ impl TxError {
             Self::Rejected(rejection) => StoreError::internal(format!("unexpected rejection: {rejection:?}")),
             Self::Query(error) => query_error(error),
             Self::Store(error) => error,
+            Self::NeedsExclusiveLock => StoreError::internal("a batch that moves a stored task ran without its lock"),
         }
     }
 
@@ -64,25 +68,23 @@ impl TxError {
 ///
 /// The planner reads the stored rows and decides what to write, so two
 /// transactions must not plan on the same data at once:
-/// - a batch that sets parents could close a cycle that neither snapshot shows
-///   alone, so it runs alone in its projects;
-/// - a batch that sets none cannot close a cycle, so it runs beside other such
-///   batches. It still merges absent fields into the stored row, so it also
-///   locks each key it writes, which keeps a concurrent batch from
-///   overwriting the merge with an older copy of the row.
+/// - a batch that moves a stored task (gives it another parent) could close a
+///   cycle that neither snapshot shows alone, so it runs alone in its projects;
+/// - any other batch adds edges only from tasks it creates, which no committed
+///   task points at yet, so it cannot close a cycle with another batch. It runs
+///   beside other such batches, and locks each key it writes or names as a
+///   parent: the planner merges absent fields into the stored row and decides
+///   create or move from it, so that row must stay as read until the commit.
+///
+/// Whether a batch moves a stored task shows only in its snapshot, so a
+/// transaction starts in `Shared` mode and starts over in `Exclusive` mode
+/// when it finds a move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteLock {
     /// `pg_advisory_xact_lock` on each project.
     Exclusive,
     /// `pg_advisory_xact_lock_shared` on each project, then `pg_advisory_xact_lock` on each key.
     Shared,
-}
-
-impl WriteLock {
-    /// Picks the mode for a batch: exclusive when any item sets a parent.
-    pub(crate) fn for_batch(planner: &BatchPlanner) -> Self {
-        if planner.links_parents() { Self::Exclusive } else { Self::Shared }
-    }
 }
 
 /// Takes an exclusive transaction lock on each `(project_id, task_app_id)` key,
@@ -137,6 +139,10 @@ macro_rules! ancestors_query {
 
 /// Behavior that differs between the backends.
 pub(crate) trait Dialect: Connection + Sized {
+    /// Lock mode in which a batch transaction starts: SQLite has one writer at a
+    /// time anyway, so it never needs to start over.
+    const FIRST_WRITE_LOCK: WriteLock;
+
     /// Runs `work` in a transaction that holds the write lock from its first statement.
     fn write_transaction<T, F>(&mut self, work: F) -> Result<T, TxError>
     where
@@ -155,6 +161,8 @@ pub(crate) trait Dialect: Connection + Sized {
 }
 
 impl Dialect for PgConnection {
+    const FIRST_WRITE_LOCK: WriteLock = WriteLock::Shared;
+
     fn write_transaction<T, F>(&mut self, work: F) -> Result<T, TxError>
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>,
@@ -197,6 +205,8 @@ impl Dialect for PgConnection {
 }
 
 impl Dialect for SqliteConnection {
+    const FIRST_WRITE_LOCK: WriteLock = WriteLock::Exclusive;
+
     fn write_transaction<T, F>(&mut self, work: F) -> Result<T, TxError>
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>,

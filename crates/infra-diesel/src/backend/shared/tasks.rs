@@ -11,26 +11,39 @@ const LINK_CHUNK_ROWS: usize = 500;
 /// Loads, plans and writes one batch in a single write transaction. With a
 /// receipt, the batch's answer is stored under its idempotency key in the
 /// same transaction.
+///
+/// A transaction in [`WriteLock::Shared`] mode that finds the batch moving a
+/// stored task rolls back and starts over in [`WriteLock::Exclusive`] mode.
 pub(crate) fn apply_batch(
     conn: &mut Conn,
     planner: &BatchPlanner,
     insert_token: i64,
     receipt: Option<&Receipt>,
 ) -> Result<AppliedBatch, TxError> {
-    conn.write_transaction(|conn| {
-        let refs = planner.refs();
-        conn.lock_projects(&refs, WriteLock::for_batch(planner))?;
+    let refs = planner.refs();
+    let mut lock = Conn::FIRST_WRITE_LOCK;
+    loop {
+        let outcome = conn.write_transaction(|conn| {
+            conn.lock_projects(&refs, lock)?;
+            let snapshot = load_snapshot(conn, planner, &refs)?;
+            if lock == WriteLock::Shared && planner.moves_stored_task(&snapshot) {
+                return Err(TxError::NeedsExclusiveLock);
+            }
 
-        let snapshot = load_snapshot(conn, planner, &refs)?;
-        let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
-        let rows = write_plan(conn, &plan, insert_token)?;
-        let applied = AppliedBatch { plan, rows };
-        if let Some(receipt) = receipt {
-            let body = (receipt.encode)(&domain::ingest::processed_tasks(&applied));
-            store_answer(conn, receipt, &body)?;
+            let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
+            let rows = write_plan(conn, &plan, insert_token)?;
+            let applied = AppliedBatch { plan, rows };
+            if let Some(receipt) = receipt {
+                let body = (receipt.encode)(&domain::ingest::processed_tasks(&applied));
+                store_answer(conn, receipt, &body)?;
+            }
+            Ok(applied)
+        });
+        match outcome {
+            Err(TxError::NeedsExclusiveLock) if lock == WriteLock::Shared => lock = WriteLock::Exclusive,
+            other => return other,
         }
-        Ok(applied)
-    })
+    }
 }
 
 /// Plans a batch against the stored data in a read transaction, writing nothing.
