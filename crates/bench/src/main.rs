@@ -25,7 +25,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use crate::data::{DataSet, Mode};
-use crate::report::{BackendReport, CaseReport, Report, Settings};
+use crate::report::{BackendReport, CaseReport, MemoryRound, Report, Settings};
 use crate::server::Binary;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
@@ -59,6 +59,10 @@ struct Cli {
     /// Measure the floor only (to check it against reference numbers); no server is started.
     #[arg(long)]
     floor_only: bool,
+    /// After the cases, send the largest batch size's updates this many times to one
+    /// server process and read its resident memory after each round; 0 skips it.
+    #[arg(long, default_value_t = 5)]
+    memory_rounds: u32,
     /// Result file; default `target/bench/results-<UTC time>.json`.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -118,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         server_restarted_per_case: true,
         floor_only: cli.floor_only,
         idle_wait_secs: cli.idle_wait_secs,
+        memory_rounds: if cli.floor_only { 0 } else { cli.memory_rounds },
     };
 
     let largest = batch_sizes.iter().copied().max().unwrap_or(1);
@@ -200,8 +205,8 @@ fn run_sqlite(server_bin: &Path, out_dir: &Path, data: &DataSet, settings: &Sett
         println!("\n== sqlite {version} at {}", path.display());
         let floor = |case: &floor::Case<'_>| floor::run_sqlite(&path_text, case);
         let count = |project_id: i64| count_sqlite(&path_text, project_id);
-        let cases = run_backend(&binary, out_dir, Backend::Sqlite, data, settings, floor, count)?;
-        Ok(BackendReport { backend: "sqlite".into(), version: Some(version), skipped: None, cases })
+        let (cases, memory_rounds) = run_backend(&binary, out_dir, Backend::Sqlite, data, settings, floor, count)?;
+        Ok(BackendReport { backend: "sqlite".into(), version: Some(version), skipped: None, cases, memory_rounds })
     })();
     remove(&path);
     result
@@ -223,6 +228,7 @@ fn run_postgres(
                 version: None,
                 skipped: Some(format!("unreachable: {error}")),
                 cases: Vec::new(),
+                memory_rounds: Vec::new(),
             });
         }
     };
@@ -239,8 +245,8 @@ fn run_postgres(
         println!("\n== postgres {version}, database {name}");
         let floor = |case: &floor::Case<'_>| floor::run_postgres(&url, case);
         let count = |project_id: i64| count_postgres(&url, project_id);
-        let cases = run_backend(&binary, out_dir, Backend::Postgres, data, settings, floor, count)?;
-        Ok(BackendReport { backend: "postgres".into(), version: Some(version), skipped: None, cases })
+        let (cases, memory_rounds) = run_backend(&binary, out_dir, Backend::Postgres, data, settings, floor, count)?;
+        Ok(BackendReport { backend: "postgres".into(), version: Some(version), skipped: None, cases, memory_rounds })
     })();
     let dropped = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     let report = result?;
@@ -249,6 +255,7 @@ fn run_postgres(
 }
 
 /// Runs every batch size as creates then updates, floor first, then the service on a fresh server process.
+/// Then runs the memory rounds of [`memory_rounds`].
 fn run_backend(
     binary: &Binary,
     out_dir: &Path,
@@ -257,14 +264,16 @@ fn run_backend(
     settings: &Settings,
     floor: impl Fn(&floor::Case<'_>) -> anyhow::Result<stats::Measure>,
     count: impl Fn(i64) -> anyhow::Result<(usize, usize)>,
-) -> anyhow::Result<Vec<CaseReport>> {
+) -> anyhow::Result<(Vec<CaseReport>, Vec<MemoryRound>)> {
     let organization = binary.create_organization("Leanmote benchmark")?;
     let token = binary.create_token("bench", organization)?;
     let log = out_dir.join(format!("server-{}-{}.log", backend.name(), std::process::id()));
     let mut cases = Vec::new();
+    let mut last_service_project = None;
     for &size in &settings.batch_sizes {
         let service_project =
             binary.create_project(organization, &format!("SVC-B{size}"), &format!("Service, batches of {size}"))?;
+        last_service_project = Some((size, service_project));
         let floor_project =
             binary.create_project(organization, &format!("FLOOR-B{size}"), &format!("Floor, batches of {size}"))?;
         let batches = data.batches(size);
@@ -310,7 +319,47 @@ fn run_backend(
             cases.push(CaseReport::new(size, mode, Some(service_measure), floor_measure, Some(memory)));
         }
     }
-    Ok(cases)
+
+    let rounds = match last_service_project {
+        Some((size, project_id)) if settings.memory_rounds > 0 => {
+            memory_rounds(binary, &log, &token, data, size, project_id, settings)?
+        }
+        _ => Vec::new(),
+    };
+    Ok((cases, rounds))
+}
+
+/// Sends the same updates (batch size `size`, to a project that contains every task)
+/// `settings.memory_rounds` times to one server process, and reads its memory after
+/// each round, so that growth across repeated loads shows.
+fn memory_rounds(
+    binary: &Binary,
+    log: &Path,
+    token: &str,
+    data: &DataSet,
+    size: usize,
+    project_id: i64,
+    settings: &Settings,
+) -> anyhow::Result<Vec<MemoryRound>> {
+    println!("-- memory: {} rounds of batch {size} updates on one server", settings.memory_rounds);
+    let batches = data.batches(size);
+    let server = binary.serve(settings.server_workers, log)?;
+    let mut rounds = Vec::new();
+    for round in 1..=settings.memory_rounds {
+        let bodies = data::request_bodies(data, &batches, project_id, Mode::Update)?;
+        let measure =
+            http::run(server.pid(), &server.base_url, token, bodies, &batches, settings.concurrency, Mode::Update)?;
+        let memory = server.memory()?;
+        println!(
+            "   round {round}: {:.0} tasks/s; server RSS {:.1} MiB, peak {:.1} MiB",
+            measure.tasks_per_second,
+            memory.rss_kib as f64 / 1024.0,
+            memory.peak_rss_kib as f64 / 1024.0
+        );
+        rounds.push(MemoryRound { round, batch_size: size, tasks_per_second: measure.tasks_per_second, memory });
+    }
+    server.stop()?;
+    Ok(rounds)
 }
 
 /// Waits for the machine to be nearly idle, and says so when it never was.

@@ -22,6 +22,8 @@ pub struct Settings {
     pub floor_only: bool,
     /// Maximum wait for an idle machine before each measurement.
     pub idle_wait_secs: u64,
+    /// Rounds of the largest batch size's updates sent to one server process.
+    pub memory_rounds: u32,
 }
 
 /// The machine, as the kernel reports it.
@@ -66,6 +68,18 @@ pub struct BackendReport {
     pub version: Option<String>,
     pub skipped: Option<String>,
     pub cases: Vec<CaseReport>,
+    /// Memory of one server process after each round of the same updates.
+    pub memory_rounds: Vec<MemoryRound>,
+}
+
+/// One round of the memory check.
+#[derive(Debug, Serialize)]
+pub struct MemoryRound {
+    pub round: u32,
+    pub batch_size: usize,
+    pub tasks_per_second: f64,
+    /// Read after the round; `peak_rss_kib` covers every round so far.
+    pub memory: Memory,
 }
 
 /// One batch size and mode: the service, the floor, and their ratio.
@@ -168,6 +182,21 @@ impl Report {
                     case.floor.max_ms,
                 );
             }
+        }
+        for backend in self.backends.iter().filter(|backend| !backend.memory_rounds.is_empty()) {
+            let rss: Vec<String> = backend
+                .memory_rounds
+                .iter()
+                .map(|round| format!("{:.1}", round.memory.rss_kib as f64 / 1024.0))
+                .collect();
+            let peak = backend.memory_rounds.last().map_or(0.0, |round| round.memory.peak_rss_kib as f64 / 1024.0);
+            println!(
+                "{:<9} one server, {} rounds of batch {} updates: RSS after each {} MiB, peak {peak:.1} MiB",
+                backend.backend,
+                backend.memory_rounds.len(),
+                backend.memory_rounds[0].batch_size,
+                rss.join(" / ")
+            );
         }
     }
 }
