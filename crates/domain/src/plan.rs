@@ -403,6 +403,11 @@ impl BatchPlanner {
             .collect();
         (checks, WritePlan { now: self.now, rows, items })
     }
+
+    /// Returns the keys the items write, without the parents they only name.
+    pub fn item_keys(&self) -> BTreeSet<TaskKey> {
+        self.commands.iter().map(|(_, command)| command.key.clone()).collect()
+    }
 }
 
 /// One item's outcome while the batch is applied, before rows get indexes.

@@ -522,3 +522,10 @@ fn moves_stored_task_only_on_new_parent() {
     assert!(moves(vec![with_parent_id(input(1, "C"), 11)]), "other stored parent by id");
     assert!(moves(vec![input(1, "NEW"), with_parent_key(input(1, "C"), "NEW")]), "under a task of the batch");
 }
+
+#[test]
+fn item_keys_leave_out_named_parents() {
+    let batch = planner(vec![with_parent_key(input(1, "B"), "A"), with_parent_id(input(2, "C"), 10), input(1, "B")]);
+    assert_eq!(batch.item_keys(), BTreeSet::from([key(1, "B"), key(2, "C")]));
+    assert!(batch.refs().keys.contains(&key(1, "A")), "refs still name the parent");
+}

@@ -72,9 +72,11 @@ impl TxError {
 ///   cycle that neither snapshot shows alone, so it runs alone in its projects;
 /// - any other batch adds edges only from tasks it creates, which no committed
 ///   task points at yet, so it cannot close a cycle with another batch. It runs
-///   beside other such batches, and locks each key it writes or names as a
-///   parent: the planner merges absent fields into the stored row and decides
-///   create or move from it, so that row must stay as read until the commit.
+///   beside other such batches, and locks each key its items write: the
+///   planner merges absent fields into the stored row and decides create or
+///   move from it, so that row must stay as read until the commit. A parent it
+///   only names needs no lock, because a stored task's id never changes and
+///   no batch in this mode gives a stored task another parent.
 ///
 /// Whether a batch moves a stored task shows only in its snapshot, so a
 /// transaction starts in `Shared` mode and starts over in `Exclusive` mode
@@ -148,9 +150,9 @@ pub(crate) trait Dialect: Connection + Sized {
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>;
 
-    /// Locks the batch's projects (and in [`WriteLock::Shared`] mode its keys)
-    /// until the transaction ends.
-    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()>;
+    /// Locks the batch's projects, and in [`WriteLock::Shared`] mode the keys
+    /// its items write, until the transaction ends.
+    fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()>;
 
     /// Loads the tree nodes of the tasks `ids`, and with `ancestors` those of
     /// all their ancestors too, in one query.
@@ -170,7 +172,7 @@ impl Dialect for PgConnection {
         self.transaction(work)
     }
 
-    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()> {
+    fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()> {
         let statement = match mode {
             WriteLock::Exclusive => "SELECT pg_advisory_xact_lock(hashtextextended('leanmote.project', $1))",
             WriteLock::Shared => "SELECT pg_advisory_xact_lock_shared(hashtextextended('leanmote.project', $1))",
@@ -181,7 +183,7 @@ impl Dialect for PgConnection {
             diesel::sql_query(statement).bind::<BigInt, _>(project_id.get()).execute(self)?;
         }
         if mode == WriteLock::Shared {
-            lock_keys(self, &refs.keys)?;
+            lock_keys(self, item_keys)?;
         }
         Ok(())
     }
@@ -216,7 +218,12 @@ impl Dialect for SqliteConnection {
         self.immediate_transaction(work)
     }
 
-    fn lock_projects(&mut self, _refs: &BatchRefs, _mode: WriteLock) -> QueryResult<()> {
+    fn lock_projects(
+        &mut self,
+        _refs: &BatchRefs,
+        _item_keys: &BTreeSet<TaskKey>,
+        _mode: WriteLock,
+    ) -> QueryResult<()> {
         // BEGIN IMMEDIATE already holds the database-wide write lock.
         Ok(())
     }

@@ -21,10 +21,11 @@ pub(crate) fn apply_batch(
     receipt: Option<&Receipt>,
 ) -> Result<AppliedBatch, TxError> {
     let refs = planner.refs();
+    let item_keys = planner.item_keys();
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            conn.lock_projects(&refs, lock)?;
+            conn.lock_projects(&refs, &item_keys, lock)?;
             let snapshot = load_snapshot(conn, planner, &refs)?;
             if lock == WriteLock::Shared && planner.moves_stored_task(&snapshot) {
                 return Err(TxError::NeedsExclusiveLock);
