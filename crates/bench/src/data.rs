@@ -136,16 +136,17 @@ impl DataSet {
         self.tasks.iter().filter(|task| task.parent.is_some()).count()
     }
 
-    /// Splits the tasks into batches of `size`, each with the last earlier batch whose
-    /// commit it waits for (the latest batch holding one of its parents).
-    pub fn batches(&self, size: usize) -> Vec<Batch> {
+    /// Splits the tasks into batches of `size`. For creates, each batch names the
+    /// last earlier batch whose commit it waits for (the latest batch holding one of
+    /// its parents). Updates wait for nothing: the creates stored every parent.
+    pub fn batches(&self, size: usize, mode: Mode) -> Vec<Batch> {
         (0..self.tasks.len())
             .step_by(size)
             .map(|start| {
                 let end = (start + size).min(self.tasks.len());
                 let needs = (start..end)
                     .filter_map(|index| self.tasks[index].parent)
-                    .filter(|parent| *parent < start)
+                    .filter(|parent| *parent < start && mode == Mode::Create)
                     .map(|parent| parent / size)
                     .max();
                 Batch { start, end, needs }
@@ -238,9 +239,10 @@ mod tests {
             }
         }
         for size in [1, 100, 1000] {
-            for (number, batch) in data.batches(size).iter().enumerate() {
+            for (number, batch) in data.batches(size, Mode::Create).iter().enumerate() {
                 assert!(batch.needs.is_none_or(|needed| needed < number));
             }
+            assert!(data.batches(size, Mode::Update).iter().all(|batch| batch.needs.is_none()));
         }
     }
 

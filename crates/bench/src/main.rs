@@ -276,9 +276,9 @@ fn run_backend(
         last_service_project = Some((size, service_project));
         let floor_project =
             binary.create_project(organization, &format!("FLOOR-B{size}"), &format!("Floor, batches of {size}"))?;
-        let batches = data.batches(size);
         let ids: Vec<AtomicI64> = (0..data.tasks.len()).map(|_| AtomicI64::new(0)).collect();
         for mode in [Mode::Create, Mode::Update] {
+            let batches = data.batches(size, mode);
             let label = format!("{} batch {size} {}", backend.name(), mode.as_str());
             settle(settings);
             println!("-- {label}: floor");
@@ -329,9 +329,11 @@ fn run_backend(
     Ok((cases, rounds))
 }
 
-/// Sends the same updates (batch size `size`, to a project that contains every task)
-/// `settings.memory_rounds` times to one server process, and reads its memory after
-/// each round, so that growth across repeated loads shows.
+/// Sends updates of every task (batch size `size`, to a project that contains every
+/// task) `settings.memory_rounds` times to one server process, and reads its memory
+/// after each round, so that growth across repeated loads shows. Rounds alternate
+/// between the data set's two texts, so that every round changes every row: the
+/// service skips writing a row that a request leaves as it is.
 fn memory_rounds(
     binary: &Binary,
     log: &Path,
@@ -342,11 +344,13 @@ fn memory_rounds(
     settings: &Settings,
 ) -> anyhow::Result<Vec<MemoryRound>> {
     println!("-- memory: {} rounds of batch {size} updates on one server", settings.memory_rounds);
-    let batches = data.batches(size);
+    let batches = data.batches(size, Mode::Update);
     let server = binary.serve(settings.server_workers, log)?;
     let mut rounds = Vec::new();
     for round in 1..=settings.memory_rounds {
-        let bodies = data::request_bodies(data, &batches, project_id, Mode::Update)?;
+        // The update case left the second texts stored, so odd rounds send the first.
+        let texts = if round % 2 == 1 { Mode::Create } else { Mode::Update };
+        let bodies = data::request_bodies(data, &batches, project_id, texts)?;
         let measure =
             http::run(server.pid(), &server.base_url, token, bodies, &batches, settings.concurrency, Mode::Update)?;
         let memory = server.memory()?;
