@@ -9,15 +9,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::auth::Scope;
 use crate::error::{DetailCode, ItemError, Rejection};
 use crate::ids::{OrganizationId, ProjectId, TaskId};
-use crate::outcome::{FieldName, Warning, WarningCode};
+use crate::outcome::{FieldName, Warning};
 use crate::task::{Patch, StoredTask, TaskAppId, TaskCommand, TaskFields, TaskKey};
 use crate::timestamp::Timestamp;
 use crate::validate::TASKS_FIELD;
 
 mod cycle;
+mod outcome;
 
-/// How far ahead of the server's clock a `created_at` may be before it draws a warning.
-const FUTURE_TOLERANCE_MINUTES: i64 = 5;
 #[cfg(test)]
 mod tests;
 
@@ -236,14 +235,14 @@ impl BatchPlanner {
             let first_write = !drafts.contains_key(&command.key);
             let draft =
                 drafts.entry(command.key.clone()).or_insert_with(|| new_draft(snapshot.tasks_by_key.get(&command.key)));
-            let mut item = ItemDraft {
+            let mut item = outcome::ItemDraft {
                 index: *index,
                 first_write,
                 decision: ItemDecision::Apply,
                 changed_fields: Vec::new(),
-                warnings: self.item_warnings(command),
+                warnings: outcome::item_warnings(command, self.now),
             };
-            if is_stale(draft, command) {
+            if outcome::is_stale(draft, command) {
                 item.decision = ItemDecision::SkipStale;
             } else {
                 let before = (draft.fields.clone(), draft.parent.clone());
@@ -256,7 +255,7 @@ impl BatchPlanner {
                     Ok(None) => {}
                     Err(error) => errors.push(error),
                 }
-                item.changed_fields = changed_fields(before.0.as_ref(), &before.1, draft);
+                item.changed_fields = outcome::changed_fields(before.0.as_ref(), &before.1, draft);
             }
             let created_at = draft.fields.as_ref().map_or(command.created_at, |fields| fields.created_at);
             item_keys.push((command.key.clone(), item, created_at));
@@ -265,19 +264,6 @@ impl BatchPlanner {
         let (checks, plan) = self.index_rows(drafts, item_keys);
         errors.extend(cycle::find_cycles(&plan.rows, &checks.changed, &checks.setters, snapshot));
         if errors.is_empty() { Ok(plan) } else { Err(Rejection::new(errors)) }
-    }
-
-    /// Remarks on an item that need the time of the request, added to those of the input rules.
-    fn item_warnings(&self, command: &TaskCommand) -> Vec<Warning> {
-        let mut warnings = command.warnings.clone();
-        if command.created_at.as_naive() > self.now.as_naive() + chrono::Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
-            let message = format!(
-                "created_at {} is later than the server's clock ({} UTC); send when the task was created, in UTC",
-                command.created_at, self.now
-            );
-            warnings.push(Warning::new(WarningCode::CreatedAtInFuture, message));
-        }
-        warnings
     }
 
     /// Checks that the item's project exists and is in scope; records why not.
@@ -363,7 +349,7 @@ impl BatchPlanner {
     fn index_rows(
         &self,
         drafts: BTreeMap<TaskKey, RowDraft>,
-        item_keys: Vec<(TaskKey, ItemDraft, Timestamp)>,
+        item_keys: Vec<(TaskKey, outcome::ItemDraft, Timestamp)>,
     ) -> (RowChecks, WritePlan) {
         let row_of: HashMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
         let mut checks =
@@ -410,15 +396,6 @@ impl BatchPlanner {
     }
 }
 
-/// One item's outcome while the batch is applied, before rows get indexes.
-struct ItemDraft {
-    index: usize,
-    first_write: bool,
-    decision: ItemDecision,
-    changed_fields: Vec<FieldName>,
-    warnings: Vec<Warning>,
-}
-
 /// Per-row facts for the cycle check, in plan row order.
 struct RowChecks {
     /// Items that set or cleared each row's parent, with the field they used.
@@ -449,38 +426,6 @@ fn apply_fields(draft: &mut RowDraft, command: &TaskCommand) {
         owner_name: command.owner_name.apply(current.as_ref().and_then(|fields| fields.owner_name.clone())),
         source_updated_at: command.source_updated_at.apply(current.and_then(|fields| fields.source_updated_at)),
     });
-}
-
-/// True when the key already has a `source_updated_at` newer than the item's.
-fn is_stale(draft: &RowDraft, command: &TaskCommand) -> bool {
-    let current = draft.fields.as_ref().and_then(|fields| fields.source_updated_at);
-    matches!((current, &command.source_updated_at), (Some(current), Patch::Set(sent)) if current > *sent)
-}
-
-/// Names the stored fields that differ between the state before an item and after it.
-/// A new task (no state before) changes every field it stores a value in.
-fn changed_fields(before: Option<&TaskFields>, parent_before: &ParentTarget, after: &RowDraft) -> Vec<FieldName> {
-    let Some(fields) = after.fields.as_ref() else { return Vec::new() };
-    let differs = |name: FieldName| match before {
-        None => match name {
-            FieldName::TaskName | FieldName::CreatedAt => true,
-            FieldName::TaskUrl => fields.url.is_some(),
-            FieldName::OwnerId => fields.owner_id.is_some(),
-            FieldName::OwnerName => fields.owner_name.is_some(),
-            FieldName::ParentTaskId => after.parent != ParentTarget::None,
-            FieldName::SourceUpdatedAt => fields.source_updated_at.is_some(),
-        },
-        Some(old) => match name {
-            FieldName::TaskName => old.name != fields.name,
-            FieldName::TaskUrl => old.url != fields.url,
-            FieldName::OwnerId => old.owner_id != fields.owner_id,
-            FieldName::OwnerName => old.owner_name != fields.owner_name,
-            FieldName::ParentTaskId => *parent_before != after.parent,
-            FieldName::CreatedAt => old.created_at != fields.created_at,
-            FieldName::SourceUpdatedAt => old.source_updated_at != fields.source_updated_at,
-        },
-    };
-    FieldName::ALL.into_iter().filter(|name| differs(*name)).collect()
 }
 
 /// Names the parent field an item used, for error paths.
