@@ -114,7 +114,7 @@ pub struct ServeOptions {
     #[arg(long, env = "LEANMOTE_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
-    /// Seconds an answer stays stored under its Idempotency-Key for replays.
+    /// Seconds a response stays stored under its Idempotency-Key for replays.
     #[arg(long, env = "LEANMOTE_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub idempotency_ttl_secs: u64,
 

@@ -65,9 +65,9 @@ pub struct ItemWarning {
 /// Options of [`ApiClient::post_tasks_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostOptions {
-    /// Sent as `Idempotency-Key`: a retry with the same key and tasks replays the first answer.
+    /// Key sent as `Idempotency-Key`: a retry with the same key and tasks replays the first response.
     pub idempotency_key: Option<String>,
-    /// Check the batch and answer what would happen, writing nothing.
+    /// Flag that asks the server to check the batch and report what would happen, writing nothing.
     pub dry_run: bool,
 }
 
@@ -201,7 +201,7 @@ impl ApiClient {
         Ok(self.send(request, path, body).await?.0)
     }
 
-    /// Sends a POST with the token and a JSON body; also tells whether the answer is a replay.
+    /// Sends a POST with the token and a JSON body; also reports whether the response is a replay.
     async fn send<T: for<'de> Deserialize<'de>>(
         &self,
         request: reqwest::RequestBuilder,
@@ -211,7 +211,7 @@ impl ApiClient {
         self.send_request(request.json(body), path).await
     }
 
-    /// Sends a POST whose body is already set, with the token; also tells whether the answer is a replay.
+    /// Sends a POST whose body is already set, with the token; also reports whether the response is a replay.
     async fn send_request<T: for<'de> Deserialize<'de>>(
         &self,
         request: reqwest::RequestBuilder,

@@ -17,9 +17,9 @@ use infra_diesel::Database;
 use crate::cli::ServeOptions;
 use crate::metrics::PrometheusMetrics;
 
-/// Seconds a claimed idempotency key holds beyond the body timeout, for the write itself.
+/// Seconds a claimed idempotency key lasts beyond the body timeout, for the write itself.
 const CLAIM_WRITE_ALLOWANCE_SECS: u64 = 60;
-/// How often expired idempotency answers are deleted.
+/// Interval between deletions of expired idempotency responses.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Builds the shared state of the HTTP handlers.
@@ -40,7 +40,7 @@ pub fn app_state(database: &Database, options: &ServeOptions) -> anyhow::Result<
         idempotency: Idempotency {
             store,
             clock,
-            answer_ttl: Duration::from_secs(options.idempotency_ttl_secs),
+            response_ttl: Duration::from_secs(options.idempotency_ttl_secs),
             // A claim outlives the slowest upload plus time to write the batch, so a
             // server that dies mid-request frees its keys soon after.
             claim_lease: Duration::from_secs(options.body_timeout_secs + CLAIM_WRITE_ALLOWANCE_SECS),
@@ -78,7 +78,7 @@ pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()
     Ok(())
 }
 
-/// Deletes expired idempotency answers now and every [`PRUNE_INTERVAL`]. Each
+/// Deletes expired idempotency responses now and every [`PRUNE_INTERVAL`]. Each
 /// instance prunes; the deletes are idempotent, so instances never conflict.
 async fn prune_forever(idempotency: Idempotency) {
     let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
@@ -86,8 +86,10 @@ async fn prune_forever(idempotency: Idempotency) {
         ticks.tick().await;
         match idempotency.prune().await {
             Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "pruned expired idempotency answers"),
-            Err(error) => tracing::warn!(error = %error, "could not prune expired idempotency answers"),
+            Ok(deleted) => tracing::info!(deleted, "deleted expired idempotency responses"),
+            Err(error) => {
+                tracing::warn!(error = %error, "failed to delete expired idempotency responses; the next run retries")
+            }
         }
     }
 }

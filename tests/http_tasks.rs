@@ -141,8 +141,8 @@ async fn batch_size_limits(test: TestDatabase) {
 }
 
 /// A token learns nothing about another tenant's ids: its projects and
-/// parents answer exactly like missing ones, and its organizations exactly
-/// like unknown ones outside the token's scope.
+/// parents get the same response as missing ones, and its organizations the same
+/// as unknown ones outside the token's scope.
 async fn other_tenant_ids_read_as_missing(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
     let globex = tenant(&test, "globex", 0).await;

@@ -113,7 +113,7 @@ async fn cut_chunked_body_stores_nothing_partial(test: TestDatabase) {
 }
 
 /// Hundreds of connections that never finish their request head neither crash
-/// the server nor keep it from serving once they are gone. Each worker holds
+/// the server nor keep it from serving once they are gone. Each worker keeps
 /// at most `--max-connections` of them; the rest wait in the listen queue.
 async fn many_stalled_connections_are_bounded(test: TestDatabase) {
     use tokio::io::AsyncWriteExt;
@@ -121,13 +121,13 @@ async fn many_stalled_connections_are_bounded(test: TestDatabase) {
     let acme = tenant(&test, "acme", 0).await;
     let server = start_with(test, &[], &[("LEANMOTE_MAX_CONNECTIONS", "32")]).await;
     let address = server.base_url.trim_start_matches("http://").to_owned();
-    let mut held = Vec::new();
+    let mut stalled = Vec::new();
     for _ in 0..400 {
         let mut stream = tokio::net::TcpStream::connect(&address).await.expect("the listen queue takes the connection");
         stream.write_all(b"POST /api/v1/tasks HTTP/1.1\r\nHost: test\r\n").await.unwrap();
-        held.push(stream);
+        stalled.push(stream);
     }
-    drop(held);
+    drop(stalled);
 
     let client = reqwest::Client::new();
     let mut healthy = false;

@@ -42,7 +42,9 @@ async fn send_batch(
             Answer::Success(processed) => {
                 for task in processed {
                     *if task.action == "created" { &mut report.created } else { &mut report.updated } += 1;
-                    let id = task.task_id.context("the server answered a written task without its id")?;
+                    let id = task.task_id.context(
+                        "the server returned a written task without its id; check that the server runs this version",
+                    )?;
                     report.task_ids.insert(task.task_app_id, id);
                 }
                 return Ok(());

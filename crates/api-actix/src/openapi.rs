@@ -73,7 +73,7 @@ struct TasksProcessed {
 struct ProcessedTasks {
     /// One entry per request item, in request order.
     processed_tasks: Vec<ProcessedTask>,
-    /// Present, and true, only in the answer of a dry run (`?dry_run=true`).
+    /// Flag present, and true, only in the response of a dry run (`?dry_run=true`).
     dry_run: Option<bool>,
 }
 
@@ -294,15 +294,15 @@ struct ErrorDetail {
 
 /// Creates or updates a batch of tasks.
 ///
-/// With `Idempotency-Key`, the first successful answer is stored and a retry with the same
+/// With `Idempotency-Key`, the first successful response is stored and a retry with the same
 /// body gets it back byte for byte, with `Idempotent-Replayed: true`.
 #[utoipa::path(post, path = "/api/v1/tasks", request_body = TaskBatchRequest, security(("token" = [])),
     params(
-        ("dry_run" = Option<bool>, Query, description = "true: check the batch and answer what would happen, writing nothing"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters naming this request; a retry with the same key and body replays the first answer"),
+        ("dry_run" = Option<bool>, Query, description = "true: check the batch and report what would happen, writing nothing"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters naming this request; a retry with the same key and body replays the first response"),
     ),
     responses(
-        (status = 200, body = TasksProcessed, headers(("Idempotent-Replayed" = String, description = "true on a replayed answer"))),
+        (status = 200, body = TasksProcessed, headers(("Idempotent-Replayed" = String, description = "true on a replayed response"))),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
         (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 408, body = ErrorResponse),
         (status = 409, body = ErrorResponse, description = "A request with the same Idempotency-Key is still running"),

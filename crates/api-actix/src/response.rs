@@ -18,13 +18,13 @@ pub struct TasksProcessed {
 #[derive(Serialize)]
 struct ProcessedData {
     processed_tasks: Vec<ProcessedItem>,
-    /// Present, and true, only in the answer of a dry run.
+    /// Flag present, and true, only in the response of a dry run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dry_run: bool,
 }
 
 /// One processed task. The page's example repeats `task_id`; it appears once here.
-/// The fields after `action` extend the page's answer.
+/// The fields after `action` extend the public page's response.
 #[derive(Serialize)]
 pub(crate) struct ProcessedItem {
     project_id: i64,

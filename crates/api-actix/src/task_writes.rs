@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Rejection;
 use domain::auth::Caller;
 use domain::error::{DetailCode, ItemError};
-use domain::idempotency::{Claim, Fingerprint, Idempotency, IdempotencyKey, KEY_HEADER, Receipt, Replay, StoredAnswer};
+use domain::idempotency::{
+    Claim, Fingerprint, Idempotency, IdempotencyKey, KEY_HEADER, Receipt, Replay, StoredResponse,
+};
 use domain::ingest::ProcessedTask;
 use domain::outcome::TaskAction;
 
@@ -16,7 +18,7 @@ use crate::error::ApiError;
 use crate::response::TasksProcessed;
 use crate::routes::{authenticate, decode_off_worker};
 
-/// Header set on an answer sent again for a repeated idempotency key.
+/// Header set on a response sent again for a repeated idempotency key.
 const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// Authenticates, then runs the batch once per idempotency key, or as a dry run.
@@ -38,10 +40,10 @@ pub async fn post_tasks(
     };
     match state.idempotency.claim(caller.token_id, &key).await? {
         Claim::InProgress => Err(ApiError::IdempotencyKeyInUse),
-        Claim::Answered(answer) => {
+        Claim::Completed(stored) => {
             let body = read_body(&request, payload, state.max_body_bytes, state.body_timeout).await?;
-            match Idempotency::replay(answer, &fingerprint(&request, &body)) {
-                Replay::Same(answer) => Ok(replayed(answer)),
+            match Idempotency::replay(stored, &fingerprint(&request, &body)) {
+                Replay::Same(stored) => Ok(replayed(stored)),
                 Replay::Reused => Err(ApiError::IdempotencyKeyReused),
             }
         }
@@ -50,14 +52,18 @@ pub async fn post_tasks(
             if result.is_err()
                 && let Err(error) = state.idempotency.release(caller.token_id, &key).await
             {
-                tracing::warn!(error = %error, "could not release an idempotency key; it lapses with its lease");
+                tracing::warn!(
+                    error = %error,
+                    token.id = caller.token_id.get(),
+                    "failed to release an idempotency key; it lapses at the end of its lease"
+                );
             }
             result
         }
     }
 }
 
-/// Runs a batch whose key this request holds; the answer is stored with the writes.
+/// Runs a batch whose key this request has claimed, and stores the response with the writes.
 async fn claimed_batch(
     state: &AppState,
     caller: &Caller,
@@ -71,7 +77,7 @@ async fn claimed_batch(
     run_batch(state, caller, body, false, Some(receipt)).await
 }
 
-/// Decodes and ingests (or plans) the batch, and renders the answer.
+/// Decodes and ingests (or plans) the batch, and renders the response.
 async fn run_batch(
     state: &AppState,
     caller: &Caller,
@@ -104,13 +110,13 @@ fn record_counts(processed: &[ProcessedTask]) {
     metrics::counter!("leanmote_tasks_skipped_total").increment(count(TaskAction::SkippedStale) as u64);
 }
 
-/// Sends a stored answer again, byte for byte.
-fn replayed(answer: StoredAnswer) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(answer.status).unwrap_or(actix_web::http::StatusCode::OK);
+/// Builds the response that sends a stored response again, byte for byte.
+fn replayed(stored: StoredResponse) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
     HttpResponse::build(status)
         .content_type("application/json")
         .insert_header((HeaderName::from_static(REPLAYED_HEADER), HeaderValue::from_static("true")))
-        .body(answer.body)
+        .body(stored.body)
 }
 
 /// Identifies the request for key reuse: method, path, query and body.
@@ -197,8 +203,8 @@ mod tests {
 
     #[test]
     fn replay_sets_its_header() {
-        let answer = StoredAnswer { fingerprint: Fingerprint::of(&[]), status: 200, body: "{\"a\":1}".into() };
-        let response = replayed(answer);
+        let stored = StoredResponse { fingerprint: Fingerprint::of(&[]), status: 200, body: "{\"a\":1}".into() };
+        let response = replayed(stored);
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers().get(REPLAYED_HEADER).unwrap(), "true");
         assert_eq!(response.headers().get(header::CONTENT_TYPE).unwrap(), "application/json");

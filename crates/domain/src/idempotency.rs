@@ -1,11 +1,11 @@
-//! Idempotency keys: a retried request gets the first answer back instead of
-//! running again.
+//! Idempotency keys: a retried request gets the first response back instead
+//! of running again.
 //!
 //! A request with a key first claims it. The claim fails while another
-//! request holds it (409), finds the stored answer of an earlier success
+//! request has it (409), finds the stored response of an earlier success
 //! (replayed when the body is the same, 422 otherwise), or succeeds. A
-//! successful batch stores its answer in the same transaction as its writes,
-//! so a crash between the commit and the answer still leaves the answer to
+//! successful batch stores its response in the same transaction as its writes,
+//! so a crash between the commit and the response still leaves the response to
 //! replay. A request that fails releases its claim, so a retry runs again.
 
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crate::ingest::ProcessedTask;
 use crate::text::TextViolation;
 use crate::timestamp::Timestamp;
 
-/// Longest key accepted, in characters.
+/// Maximum key length, in characters.
 pub const MAX_KEY_CHARS: usize = 255;
 /// Name of the request header that carries the key.
 pub const KEY_HEADER: &str = "Idempotency-Key";
@@ -81,31 +81,31 @@ impl Fingerprint {
     }
 }
 
-/// The answer stored for a key, replayed byte for byte.
+/// The response stored for a key, replayed byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredAnswer {
+pub struct StoredResponse {
     pub fingerprint: Fingerprint,
     pub status: u16,
     pub body: String,
 }
 
-/// What a claim found.
+/// Result of a claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The key is now held by this request.
     Claimed,
-    /// Another request holds the key and has not answered yet.
+    /// Another request has claimed the key and has not completed yet.
     InProgress,
-    /// An earlier request answered under this key.
-    Answered(StoredAnswer),
+    /// An earlier request completed under this key.
+    Completed(StoredResponse),
 }
 
-/// Storage of keys and their answers.
+/// Storage of keys and their responses.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` for `token` until `lease_until`, unless another request
-    /// holds it or an answer stored under it is still valid at `now`.
+    /// has claimed it or a response stored under it is still valid at `now`.
     ///
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
@@ -117,32 +117,32 @@ pub trait IdempotencyStore: Send + Sync {
         lease_until: Timestamp,
     ) -> Result<Claim, StoreError>;
 
-    /// Gives up a claim that will store no answer.
+    /// Releases a claim that will store no response.
     ///
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
     async fn release(&self, token: TokenId, key: &IdempotencyKey) -> Result<(), StoreError>;
 
-    /// Forgets answers and claims that expired before `now`; returns how many.
+    /// Deletes the responses and claims that expired before `now`, and returns how many.
     ///
     /// # Errors
     /// Returns [`StoreError`] when storage fails.
     async fn prune(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
-/// Renders the answer a batch gets, so storage can keep it with the writes.
-pub type AnswerEncoder = Arc<dyn Fn(&[ProcessedTask]) -> String + Send + Sync>;
+/// Function that renders a batch's response, so storage can keep it with the writes.
+pub type ResponseEncoder = Arc<dyn Fn(&[ProcessedTask]) -> String + Send + Sync>;
 
-/// What storage needs to keep a batch's answer under its key, in the batch's transaction.
+/// Data storage needs to keep a batch's response under its key, in the batch's transaction.
 #[derive(Clone)]
 pub struct Receipt {
     pub token: TokenId,
     pub key: IdempotencyKey,
     pub fingerprint: Fingerprint,
     pub created_at: Timestamp,
-    /// When the stored answer may be forgotten.
+    /// Time after which the stored response may be deleted.
     pub expires_at: Timestamp,
-    pub encode: AnswerEncoder,
+    pub encode: ResponseEncoder,
 }
 
 impl std::fmt::Debug for Receipt {
@@ -151,11 +151,11 @@ impl std::fmt::Debug for Receipt {
     }
 }
 
-/// Outcome of checking a retried request against the stored answer.
+/// Outcome of checking a retried request against the stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replay {
-    /// Same request: send this answer again.
-    Same(StoredAnswer),
+    /// Same request: send this response again.
+    Same(StoredResponse),
     /// The key was used for a different request.
     Reused,
 }
@@ -165,9 +165,9 @@ pub enum Replay {
 pub struct Idempotency {
     pub store: Arc<dyn IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
-    /// How long an answer is kept.
-    pub answer_ttl: Duration,
-    /// How long a claim holds without an answer, in case its server dies.
+    /// Time a response is kept.
+    pub response_ttl: Duration,
+    /// Time a claim lasts without a response, in case its server dies.
     pub claim_lease: Duration,
 }
 
@@ -181,9 +181,9 @@ impl Idempotency {
         self.store.claim(token, key, now, now.plus(self.claim_lease)).await
     }
 
-    /// Compares a retried request with the one whose answer is stored.
-    pub fn replay(answer: StoredAnswer, fingerprint: &Fingerprint) -> Replay {
-        if answer.fingerprint == *fingerprint { Replay::Same(answer) } else { Replay::Reused }
+    /// Compares a retried request with the one whose response is stored.
+    pub fn replay(response: StoredResponse, fingerprint: &Fingerprint) -> Replay {
+        if response.fingerprint == *fingerprint { Replay::Same(response) } else { Replay::Reused }
     }
 
     /// Builds the receipt a claimed batch hands to storage.
@@ -192,10 +192,10 @@ impl Idempotency {
         token: TokenId,
         key: IdempotencyKey,
         fingerprint: Fingerprint,
-        encode: AnswerEncoder,
+        encode: ResponseEncoder,
     ) -> Receipt {
         let now = self.clock.now();
-        Receipt { token, key, fingerprint, created_at: now, expires_at: now.plus(self.answer_ttl), encode }
+        Receipt { token, key, fingerprint, created_at: now, expires_at: now.plus(self.response_ttl), encode }
     }
 
     /// Gives up a claim after a failed request. A failure to release is only
@@ -237,8 +237,8 @@ mod tests {
 
     #[test]
     fn replay_needs_the_same_request() {
-        let answer = StoredAnswer { fingerprint: Fingerprint::of(&[b"a"]), status: 200, body: "{}".into() };
-        assert_eq!(Idempotency::replay(answer.clone(), &Fingerprint::of(&[b"a"])), Replay::Same(answer.clone()));
-        assert_eq!(Idempotency::replay(answer, &Fingerprint::of(&[b"b"])), Replay::Reused);
+        let stored = StoredResponse { fingerprint: Fingerprint::of(&[b"a"]), status: 200, body: "{}".into() };
+        assert_eq!(Idempotency::replay(stored.clone(), &Fingerprint::of(&[b"a"])), Replay::Same(stored.clone()));
+        assert_eq!(Idempotency::replay(stored, &Fingerprint::of(&[b"b"])), Replay::Reused);
     }
 }

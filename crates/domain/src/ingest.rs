@@ -35,7 +35,7 @@ pub struct ProcessedTask {
 
 /// Turns a written batch into per-item results, in request order.
 ///
-/// Storage may call this inside the write transaction, to keep the answer
+/// Storage may call this inside the write transaction, to keep the response
 /// together with the write (see idempotency keys).
 pub fn processed_tasks(applied: &AppliedBatch) -> Vec<ProcessedTask> {
     applied
@@ -118,8 +118,8 @@ impl TaskIngestion {
         self.ingest_with_receipt(caller, inputs, None).await
     }
 
-    /// Like [`Self::ingest`]; with a receipt, storage also keeps the batch's
-    /// answer under its idempotency key, in the same transaction.
+    /// Ingests like [`Self::ingest`]. With a receipt, storage also keeps the
+    /// batch's response under its idempotency key, in the same transaction.
     ///
     /// # Errors
     /// The same as [`Self::ingest`].
@@ -135,7 +135,7 @@ impl TaskIngestion {
     }
 
     /// Checks the batch against the stored data as [`Self::ingest`] would, and
-    /// answers what each item would do, without writing anything.
+    /// returns what each item would do, without writing anything.
     ///
     /// # Errors
     /// The same as [`Self::ingest`].

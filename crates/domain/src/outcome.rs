@@ -1,4 +1,4 @@
-//! What processing one item did: its action, the fields it changed and the
+//! Result of processing one item: its action, the fields it changed and the
 //! warnings it raised.
 
 use std::fmt;
@@ -41,7 +41,7 @@ impl FieldName {
     }
 }
 
-/// What happened, or in a dry run would happen, to one item.
+/// Action taken on one item, or in a dry run the action that would be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskAction {
     Created,

@@ -61,7 +61,7 @@ pub trait TaskStore: Send + Sync {
     ) -> Result<AppliedBatch, ApplyError>;
 
     /// Reads what the planner needs and plans the batch like
-    /// [`Self::apply_batch`], without writing: the answer of a dry run.
+    /// [`Self::apply_batch`], without writing: the result of a dry run.
     ///
     /// # Errors
     /// The same as [`Self::apply_batch`].

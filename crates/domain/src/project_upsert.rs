@@ -110,7 +110,7 @@ impl ProjectUpsert {
 
     /// Checks that the organization is in the caller's scope (403) and exists (404).
     ///
-    /// Scope comes first, so an id outside it answers 403 whether or not it
+    /// Scope comes first, so an id outside it gets 403 whether or not it
     /// exists, and a token learns nothing about other tenants' ids.
     async fn check_organization(
         &self,
@@ -293,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn organization_outside_scope_forbidden_whether_or_not_it_exists() {
+    fn foreign_organization_always_forbidden() {
         for organization in [2, 7] {
             let result = futures::executor::block_on(service(&[1, 2], false).upsert(&caller(), input(organization)));
             let codes = rejected_codes(result);

@@ -109,7 +109,7 @@ impl TestDatabase {
         columns.into_iter().map(|column| column.name).collect()
     }
 
-    /// Returns the number of idempotency keys held or answered, so that a test
+    /// Returns the number of idempotency keys claimed or completed, so that a test
     /// can wait until a request has claimed its key.
     ///
     /// # Panics

@@ -20,7 +20,7 @@ struct Setup {
     project: ProjectId,
 }
 
-/// One organization with one project, and two tokens on it.
+/// Creates one organization with one project, and two tokens on it.
 async fn setup(test: TestDatabase) -> Setup {
     let database = Arc::new(test.database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -74,9 +74,9 @@ fn receipt(token: TokenId, key: &IdempotencyKey, expires_at: Timestamp) -> Recei
     }
 }
 
-/// A claim is exclusive until released or answered; the answer is stored with
+/// Checks that a claim is exclusive until released or completed, and that the response is stored with
 /// the batch and replayed until it expires, then pruned.
-async fn claim_answer_expire_prune(test: TestDatabase) {
+async fn claim_complete_expire_prune(test: TestDatabase) {
     let setup = setup(test).await;
     let store = &setup.test.database;
     let (token, other) = (setup.callers[0].token_id, setup.callers[1].token_id);
@@ -89,28 +89,29 @@ async fn claim_answer_expire_prune(test: TestDatabase) {
     store.release(token, &key).await.unwrap();
     assert_eq!(store.claim(token, &key, now, lease).await.unwrap(), Claim::Claimed, "a released key is free");
 
-    let answer_expiry = at("2026-01-02 00:00:00");
+    let response_expiry = at("2026-01-02 00:00:00");
     let tasks = vec![task(setup.project, "T-1", "One"), task(setup.project, "T-2", "Two")];
-    let receipt = receipt(token, &key, answer_expiry);
+    let receipt = receipt(token, &key, response_expiry);
     setup.ingestion.ingest_with_receipt(&setup.callers[0], tasks, Some(receipt)).await.unwrap();
-    let Claim::Answered(answer) = store.claim(token, &key, at("2026-01-01 12:00:00"), lease).await.unwrap() else {
-        panic!("the answer is stored with the batch")
+    let Claim::Completed(stored) = store.claim(token, &key, at("2026-01-01 12:00:00"), lease).await.unwrap() else {
+        panic!("the response is stored with the batch")
     };
-    assert_eq!((answer.status, answer.body.as_str()), (200, "2 tasks"));
-    assert_eq!(answer.fingerprint, Fingerprint::of(&[b"body"]));
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.body, "2 tasks");
+    assert_eq!(stored.fingerprint, Fingerprint::of(&[b"body"]));
     store.release(token, &key).await.unwrap();
     assert!(
-        matches!(store.claim(token, &key, now, lease).await.unwrap(), Claim::Answered(_)),
-        "answers survive release"
+        matches!(store.claim(token, &key, now, lease).await.unwrap(), Claim::Completed(_)),
+        "stored responses survive release"
     );
 
     assert_eq!(store.prune(at("2026-01-01 23:59:59")).await.unwrap(), 1, "only the other token's lapsed claim");
-    assert_eq!(store.prune(answer_expiry).await.unwrap(), 1);
+    assert_eq!(store.prune(response_expiry).await.unwrap(), 1);
     let later = at("2026-01-03 00:00:00");
     assert_eq!(store.claim(token, &key, later, later).await.unwrap(), Claim::Claimed, "a pruned key is new again");
 }
 
-/// A claim whose server died lapses at the end of its lease and can be taken over.
+/// Checks that a claim whose server died lapses at the end of its lease and can be taken over.
 async fn lapsed_claim_taken_over(test: TestDatabase) {
     let setup = setup(test).await;
     let store = &setup.test.database;
@@ -123,7 +124,7 @@ async fn lapsed_claim_taken_over(test: TestDatabase) {
     assert_eq!(store.claim(token, &key, lease, next).await.unwrap(), Claim::Claimed);
 }
 
-/// A write that changes nothing leaves the row, and its `updated_at`, as they were.
+/// Checks that a write that changes nothing leaves the row, and its `updated_at`, as they were.
 async fn unchanged_write_touches_nothing(test: TestDatabase) {
     let setup = setup(test).await;
     let caller = &setup.callers[0];
@@ -142,4 +143,4 @@ async fn unchanged_write_touches_nothing(test: TestDatabase) {
     assert!(after.updated_at > before.updated_at, "a real change moves updated_at");
 }
 
-infra_diesel::backend_tests!(claim_answer_expire_prune, lapsed_claim_taken_over, unchanged_write_touches_nothing);
+infra_diesel::backend_tests!(claim_complete_expire_prune, lapsed_claim_taken_over, unchanged_write_touches_nothing);

@@ -315,7 +315,7 @@ async fn migrations_idempotent(test: TestDatabase) {
     assert!(test.database.migrate().await.unwrap().is_empty());
 }
 
-/// With every pooled connection busy, storage answers `Unavailable` (the API's
+/// With every pooled connection busy, storage returns `Unavailable` (the API's
 /// 503) after the acquire timeout instead of hanging, and serves again once a
 /// connection is free.
 async fn exhausted_pool_is_unavailable_then_recovers(test: TestDatabase) {
@@ -331,13 +331,13 @@ async fn exhausted_pool_is_unavailable_then_recovers(test: TestDatabase) {
     let fixture = fixture(test).await;
     let ingestion = TaskIngestion::new(small.clone(), Arc::new(SystemClock));
 
-    let held = small.hold_every_connection();
+    let busy_connections = small.hold_every_connection();
     let result = ingestion.ingest(&fixture.caller, vec![task(fixture.project, "WAITING")]).await;
     assert!(matches!(result, Err(IngestError::Store(StoreError::Unavailable(_)))), "{result:?}");
     assert!(matches!(small.ping().await, Err(StoreError::Unavailable(_))));
     assert!(matches!(small.find_task(TaskId(1)).await, Err(StoreError::Unavailable(_))));
 
-    drop(held);
+    drop(busy_connections);
     let processed = ingestion.ingest(&fixture.caller, vec![task(fixture.project, "WAITING")]).await.unwrap();
     assert_eq!(processed[0].action, TaskAction::Created, "the failed attempt stored nothing");
     small.ping().await.unwrap();

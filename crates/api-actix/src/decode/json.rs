@@ -25,7 +25,7 @@ pub struct RawTaskBody {
 
 /// Unknown field names kept per task, for warnings; further ones are skipped unnamed.
 const MAX_UNKNOWN_FIELDS: usize = 16;
-/// Longest unknown field name repeated in a warning, in characters.
+/// Maximum length of an unknown field name repeated in a warning, in characters.
 const MAX_UNKNOWN_NAME_CHARS: usize = 64;
 
 /// One task object, field by field, with the names of the unknown fields.

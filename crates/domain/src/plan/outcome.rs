@@ -1,5 +1,5 @@
-//! What each item does to its key: stale or applied, the fields it changes,
-//! and the remarks it draws.
+//! Per-item rules of a batch: the stale check, the changed fields and the
+//! warnings.
 
 use super::{ItemDecision, ParentTarget, RowDraft};
 use crate::outcome::{FieldName, Warning, WarningCode};

@@ -377,7 +377,7 @@ fn as_loaded(full: &Snapshot, planner: &BatchPlanner) -> Snapshot {
 }
 
 #[test]
-fn cycle_through_new_task_and_stored_chain_is_found() {
+fn cycle_via_new_task_found() {
     // Stored: R is the root and X its child. The batch moves R under a new
     // task C whose parent is X: R -> C -> X -> R.
     let mut full = world();
@@ -393,7 +393,7 @@ proptest::proptest! {
     // The interesting batches (a stored task moved under a new one) are rare among random ones.
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8192))]
 
-    /// Planning on what storage loads gives the same answer as planning on everything stored.
+    /// Planning on what storage loads gives the same result as planning on everything stored.
     #[test]
     fn loaded_snapshot_plans_like_full_one(
         parents in proptest::collection::vec(proptest::option::of(0usize..6), 6),

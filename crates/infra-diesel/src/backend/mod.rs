@@ -255,7 +255,7 @@ macro_rules! backend_module {
             use diesel::prelude::*;
             use diesel::upsert::excluded;
             use domain::auth::{StoredToken, TokenHash};
-            use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, Receipt, StoredAnswer};
+            use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, Receipt, StoredResponse};
             use domain::organization::{NewOrganization, Organization};
             use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, Snapshot, TaskNode, WritePlan};
             use domain::ports::{AppliedBatch, NewToken, RowWrite};

@@ -1,6 +1,6 @@
 // Idempotency key queries, included into each backend module (see `backend/mod.rs`).
 
-/// Claims a key: a new key, or one whose claim or answer expired, is taken;
+/// Claims a key: a new key, or one whose claim or response expired, is taken;
 /// otherwise the stored state is reported.
 pub(crate) fn claim_key(
     conn: &mut Conn,
@@ -42,7 +42,7 @@ pub(crate) fn claim_key(
             ))
             .first(conn)?;
         Ok(match (fingerprint, status, body) {
-            (Some(fingerprint), Some(status), Some(body)) => Claim::Answered(StoredAnswer {
+            (Some(fingerprint), Some(status), Some(body)) => Claim::Completed(StoredResponse {
                 fingerprint: Fingerprint::from_stored(fingerprint),
                 status: u16::try_from(status).map_err(|_| StoreError::internal(format!("stored status {status}")))?,
                 body,
@@ -52,21 +52,21 @@ pub(crate) fn claim_key(
     })
 }
 
-/// Drops a claim that has no answer.
+/// Deletes a claim that has no response.
 pub(crate) fn release_key(conn: &mut Conn, token: TokenId, key: &IdempotencyKey) -> Result<(), TxError> {
     diesel::delete(this_key(token, key).filter(idempotency_keys::response_status.is_null())).execute(conn)?;
     Ok(())
 }
 
-/// Deletes every claim and answer that expired before `now`.
+/// Deletes every claim and response that expired before `now`.
 pub(crate) fn prune_keys(conn: &mut Conn, now: Timestamp) -> Result<u64, TxError> {
     let deleted =
         diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now.as_naive()))).execute(conn)?;
     Ok(deleted as u64)
 }
 
-/// Stores a batch's answer under its key, inside the batch's transaction.
-fn store_answer(conn: &mut Conn, receipt: &Receipt, body: &str) -> Result<(), TxError> {
+/// Stores a batch's response under its key, inside the batch's transaction.
+fn store_response(conn: &mut Conn, receipt: &Receipt, body: &str) -> Result<(), TxError> {
     let values = (
         idempotency_keys::token_id.eq(receipt.token.get()),
         idempotency_keys::idempotency_key.eq(receipt.key.as_str()),

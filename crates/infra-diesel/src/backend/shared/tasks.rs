@@ -36,7 +36,7 @@ pub(crate) fn apply_batch(
             let applied = AppliedBatch { plan, rows };
             if let Some(receipt) = receipt {
                 let body = (receipt.encode)(&domain::ingest::processed_tasks(&applied));
-                store_answer(conn, receipt, &body)?;
+                store_response(conn, receipt, &body)?;
             }
             Ok(applied)
         });
