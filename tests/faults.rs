@@ -4,8 +4,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use domain::ports::TaskStore;
-use domain::read::TaskFilter;
 use infra_diesel::testing::TestDatabase;
 use serde_json::{Value, json};
 use support::proxy::Proxy;
@@ -13,16 +11,8 @@ use support::{post_tasks, send_signal, start, start_with, task, tenant};
 
 /// Counts the stored tasks of a project whose key starts with `prefix`.
 async fn count_with_prefix(test: &TestDatabase, project: domain::ProjectId, prefix: &str) -> usize {
-    let mut after = None;
-    let mut count = 0;
-    loop {
-        let filter =
-            TaskFilter { project_id: project, after, limit: 1000, updated_since: None, parent_id: None, app_id: None };
-        let page = test.database.list_tasks(filter).await.unwrap();
-        let Some(last) = page.last() else { return count };
-        after = Some(last.id);
-        count += page.iter().filter(|task| task.key.app_id.as_str().starts_with(prefix)).count();
-    }
+    let tasks = support::all_tasks(test, project).await;
+    tasks.iter().filter(|task| task.key.app_id.as_str().starts_with(prefix)).count()
 }
 
 fn big_batch(project: domain::ProjectId, prefix: &str) -> Value {
@@ -87,7 +77,7 @@ async fn sigterm_finishes_in_flight_request(test: TestDatabase) {
     let read = stream.read(&mut warm_up).await.unwrap();
     assert!(String::from_utf8_lossy(&warm_up[..read]).starts_with("HTTP/1.1 200"));
 
-    // `Expect: 100-continue` makes the server say when it has read the head: from then on
+    // `Expect: 100-continue` makes the server report when it has read the head: from then on
     // the request is in flight, not a keep-alive connection that shutdown may close.
     let head = format!(
         "POST /api/v1/tasks HTTP/1.1\r\nHost: test\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",

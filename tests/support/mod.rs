@@ -200,3 +200,21 @@ pub fn send_signal(pid: u32, signal: &str) {
         std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
+
+/// Reads every stored task of a project straight from the database, page by page in id order.
+pub async fn all_tasks(test: &TestDatabase, project: ProjectId) -> Vec<domain::task::StoredTask> {
+    use domain::ports::TaskStore;
+    use domain::read::TaskFilter;
+
+    let mut tasks = Vec::new();
+    loop {
+        let after = tasks.last().map(|task: &domain::task::StoredTask| task.id);
+        let filter =
+            TaskFilter { project_id: project, after, limit: 1000, updated_since: None, parent_id: None, app_id: None };
+        let page = test.database.list_tasks(filter).await.expect("list a page of tasks");
+        if page.is_empty() {
+            return tasks;
+        }
+        tasks.extend(page);
+    }
+}
