@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 
 use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Text};
-use diesel::{Connection, PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use domain::plan::BatchRefs;
 use domain::ports::ApplyError;
@@ -18,7 +18,11 @@ use domain::task::TaskKey;
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
-use crate::models::NodeRow;
+use crate::models::{NodeRow, TaskRow};
+use crate::schema::tasks;
+use statements::{PgWriteLocks, SqliteTasksByKeys};
+
+mod statements;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -89,23 +93,6 @@ pub(crate) enum WriteLock {
     Shared,
 }
 
-/// Takes an exclusive transaction lock on each `(project_id, task_app_id)` key,
-/// in the order of the keys' 64-bit hashes so that two batches never deadlock here.
-/// Two keys with the same hash share a lock, which only makes their writers wait.
-fn lock_keys(conn: &mut PgConnection, keys: &BTreeSet<TaskKey>) -> QueryResult<()> {
-    // The project id ends at the first '/', so distinct keys give distinct texts.
-    let texts: Vec<String> = keys.iter().map(|key| format!("{}/{}", key.project_id, key.app_id.as_str())).collect();
-    diesel::sql_query(
-        "SELECT count(pg_advisory_xact_lock(lock_id)) FROM ( \
-             SELECT DISTINCT hashtextextended(key_text, 1) AS lock_id FROM unnest($1::text[]) AS key_text \
-             ORDER BY lock_id \
-         ) AS sorted_locks",
-    )
-    .bind::<Array<Text>, _>(texts)
-    .execute(conn)?;
-    Ok(())
-}
-
 /// Selects the tree node of each task whose id matches `$ids`, an SQL
 /// predicate on one bound parameter.
 macro_rules! nodes_query {
@@ -154,6 +141,9 @@ pub(crate) trait Dialect: Connection + Sized {
     /// its items write, until the transaction ends.
     fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()>;
 
+    /// Loads the stored rows of one project's tasks with these external ids.
+    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>>;
+
     /// Loads the tree nodes of the tasks `ids`, and with `ancestors` those of
     /// all their ancestors too, in one query.
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>>;
@@ -173,19 +163,26 @@ impl Dialect for PgConnection {
     }
 
     fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()> {
-        let statement = match mode {
-            WriteLock::Exclusive => "SELECT pg_advisory_xact_lock(hashtextextended('leanmote.project', $1))",
-            WriteLock::Shared => "SELECT pg_advisory_xact_lock_shared(hashtextextended('leanmote.project', $1))",
+        // The project id ends at the first '/', so distinct keys give distinct texts.
+        // Two keys with the same 64-bit hash share a lock, which only makes their writers wait.
+        let keys = match mode {
+            WriteLock::Exclusive => Vec::new(),
+            WriteLock::Shared => {
+                item_keys.iter().map(|key| format!("{}/{}", key.project_id, key.app_id.as_str())).collect()
+            }
         };
-        // `project_ids` is sorted, so every writer takes the locks in one order
-        // and two batches never deadlock here.
-        for project_id in &refs.project_ids {
-            diesel::sql_query(statement).bind::<BigInt, _>(project_id.get()).execute(self)?;
-        }
-        if mode == WriteLock::Shared {
-            lock_keys(self, item_keys)?;
-        }
+        let project_ids = refs.project_ids.iter().map(|id| id.get()).collect();
+        PgWriteLocks { exclusive: mode == WriteLock::Exclusive, project_ids, keys }.execute(self)?;
         Ok(())
+    }
+
+    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>> {
+        // diesel binds the list as one array (`= ANY($2)`), so the statement is cached.
+        tasks::table
+            .filter(tasks::project_id.eq(project_id))
+            .filter(tasks::task_app_id.eq_any(app_ids))
+            .select(TaskRow::as_select())
+            .load(self)
     }
 
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
@@ -228,6 +225,11 @@ impl Dialect for SqliteConnection {
         Ok(())
     }
 
+    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>> {
+        let app_ids = serde_json::to_string(app_ids).map_err(|error| DieselError::SerializationError(error.into()))?;
+        SqliteTasksByKeys { project_id, app_ids }.load(self)
+    }
+
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
         // SQLite has no arrays: the ids travel as one JSON array, a single bind parameter.
         let json = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
@@ -264,6 +266,7 @@ macro_rules! backend_module {
             use domain::task::{Action, StoredTask};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
+            use super::statements::{TaskUpsert, UPSERT_CHUNK_ROWS};
             use super::{Dialect, TxError, WriteLock};
             use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow};
             use crate::schema::{

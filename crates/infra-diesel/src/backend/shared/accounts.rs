@@ -1,25 +1,30 @@
 // Organization, project and token queries, included into each backend module.
 
-/// Returns the token with this hash and its organizations.
+/// Returns the token with this hash and its organizations, in one statement:
+/// every request runs it.
 pub(crate) fn find_token(conn: &mut Conn, hash: &TokenHash) -> Result<Option<StoredToken>, TxError> {
-    type TokenColumns = (i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>);
-    let row: Option<TokenColumns> = api_tokens::table
+    type TokenColumns =
+        (i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<i64>);
+    let rows: Vec<TokenColumns> = api_tokens::table
+        .left_join(api_token_organizations::table)
         .filter(api_tokens::token_hash.eq(&hash.0))
-        .select((api_tokens::id, api_tokens::label, api_tokens::expires_at, api_tokens::revoked_at, api_tokens::last_used_at))
-        .first(conn)
-        .optional()?;
-    let Some((id, label, expires_at, revoked_at, last_used_at)) = row else {
-        return Ok(None);
-    };
-    let organizations: Vec<i64> = api_token_organizations::table
-        .filter(api_token_organizations::token_id.eq(id))
-        .select(api_token_organizations::organization_id)
+        .select((
+            api_tokens::id,
+            api_tokens::label,
+            api_tokens::expires_at,
+            api_tokens::revoked_at,
+            api_tokens::last_used_at,
+            api_token_organizations::organization_id.nullable(),
+        ))
         .order(api_token_organizations::organization_id)
         .load(conn)?;
+    let Some((id, label, expires_at, revoked_at, last_used_at, _)) = rows.first().cloned() else {
+        return Ok(None);
+    };
     Ok(Some(StoredToken {
         id: TokenId(id),
         label,
-        organizations: organizations.into_iter().map(OrganizationId).collect(),
+        organizations: rows.into_iter().filter_map(|row| row.5).map(OrganizationId).collect(),
         expires_at: expires_at.map(Timestamp::from_utc),
         revoked_at: revoked_at.map(Timestamp::from_utc),
         last_used_at: last_used_at.map(Timestamp::from_utc),

@@ -1,8 +1,5 @@
 // Task queries, included into each backend module (see `backend/mod.rs`).
 
-/// Rows per multi-row upsert: 500 rows of 11 columns stay well below the bind
-/// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
-const UPSERT_CHUNK_ROWS: usize = 500;
 /// External ids per `IN (...)` lookup.
 const KEY_CHUNK: usize = 1000;
 /// Rows per `UPDATE ... CASE` statement that links parents created in the same batch.
@@ -100,11 +97,7 @@ fn load_snapshot(conn: &mut Conn, planner: &BatchPlanner, refs: &BatchRefs) -> R
             continue;
         }
         for chunk in app_ids.chunks(KEY_CHUNK) {
-            let rows: Vec<TaskRow> = tasks::table
-                .filter(tasks::project_id.eq(project_id))
-                .filter(tasks::task_app_id.eq_any(chunk))
-                .select(TaskRow::as_select())
-                .load(conn)?;
+            let rows = conn.load_tasks_by_keys(project_id, chunk)?;
             for row in rows {
                 let task = row.into_domain()?;
                 snapshot.tasks_by_key.insert(task.key.clone(), task);
@@ -170,22 +163,7 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
 
     let mut written: HashMap<(i64, String), (i64, i64)> = HashMap::with_capacity(new_rows.len());
     for chunk in new_rows.chunks(UPSERT_CHUNK_ROWS) {
-        let returned: Vec<(i64, i64, String, i64)> = diesel::insert_into(tasks::table)
-            .values(chunk)
-            .on_conflict((tasks::project_id, tasks::task_app_id))
-            .do_update()
-            .set((
-                tasks::task_name.eq(excluded(tasks::task_name)),
-                tasks::task_url.eq(excluded(tasks::task_url)),
-                tasks::owner_id.eq(excluded(tasks::owner_id)),
-                tasks::owner_name.eq(excluded(tasks::owner_name)),
-                tasks::parent_task_id.eq(excluded(tasks::parent_task_id)),
-                tasks::created_at.eq(excluded(tasks::created_at)),
-                tasks::updated_at.eq(excluded(tasks::updated_at)),
-                tasks::source_updated_at.eq(excluded(tasks::source_updated_at)),
-            ))
-            .returning((tasks::id, tasks::project_id, tasks::task_app_id, tasks::insert_token))
-            .get_results(conn)?;
+        let returned: Vec<(i64, i64, String, i64)> = TaskUpsert { rows: chunk }.get_results(conn)?;
         for (id, project_id, app_id, token) in returned {
             written.insert((project_id, app_id), (id, token));
         }

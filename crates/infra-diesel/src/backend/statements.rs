@@ -1,0 +1,203 @@
+//! The write path's statements, written as SQL text of a known shape so that
+//! diesel prepares each one once per connection and reuses it.
+//!
+//! diesel's query builder never caches an upsert (`DO UPDATE` marks the whole
+//! statement unsafe to cache), nor an `IN` list on SQLite, nor `sql_query`.
+//! These statements were parsed and planned again in every transaction,
+//! which the profiles in `docs/benchmarks.md` showed as the largest cost of
+//! small batches. Each type below renders the same SQL for the same shape of
+//! input, and diesel keys its cache on that text.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+use diesel::sqlite::Sqlite;
+use diesel::{QueryResult, RunQueryDsl};
+
+use crate::models::NewTaskRow;
+
+/// Rows per multi-row upsert: 500 rows of 12 columns stay well below the bind
+/// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
+pub(crate) const UPSERT_CHUNK_ROWS: usize = 500;
+
+/// Row counts whose upsert statement is kept prepared: a single task, and a
+/// full chunk of a large batch. Other counts are prepared for one use, so the
+/// cache holds at most two upserts per connection.
+const CACHED_UPSERT_ROWS: [usize; 2] = [1, UPSERT_CHUNK_ROWS];
+
+/// Columns of `tasks` that an upsert writes, in bind order.
+const UPSERT_COLUMNS: &str = "INSERT INTO tasks (project_id, task_app_id, task_name, task_url, owner_id, owner_name, \
+     parent_task_id, created_at, inserted_at, updated_at, insert_token, source_updated_at) VALUES ";
+
+/// What a conflicting row keeps and what it takes from the new one: `id`,
+/// `inserted_at` and `insert_token` stay, so the token identifies inserted rows.
+const UPSERT_CONFLICT: &str = " ON CONFLICT (project_id, task_app_id) DO UPDATE SET \
+     task_name = excluded.task_name, task_url = excluded.task_url, owner_id = excluded.owner_id, \
+     owner_name = excluded.owner_name, parent_task_id = excluded.parent_task_id, \
+     created_at = excluded.created_at, updated_at = excluded.updated_at, \
+     source_updated_at = excluded.source_updated_at \
+     RETURNING id, project_id, task_app_id, insert_token";
+
+/// Multi-row `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` of task rows,
+/// returning `(id, project_id, task_app_id, insert_token)` per row.
+#[derive(Debug)]
+pub(crate) struct TaskUpsert<'q> {
+    pub(crate) rows: &'q [NewTaskRow<'q>],
+}
+
+macro_rules! task_upsert_fragment {
+    ($backend:ty) => {
+        impl QueryFragment<$backend> for TaskUpsert<'_> {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, $backend>) -> QueryResult<()> {
+                if !CACHED_UPSERT_ROWS.contains(&self.rows.len()) {
+                    out.unsafe_to_cache_prepared();
+                }
+                out.push_sql(UPSERT_COLUMNS);
+                for (index, row) in self.rows.iter().enumerate() {
+                    out.push_sql(if index == 0 { "(" } else { ", (" });
+                    out.push_bind_param::<BigInt, _>(&row.project_id)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Text, _>(row.task_app_id)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Text, _>(row.task_name)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Nullable<Text>, _>(&row.task_url)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Nullable<Text>, _>(&row.owner_id)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Nullable<Text>, _>(&row.owner_name)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Nullable<BigInt>, _>(&row.parent_task_id)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Timestamp, _>(&row.created_at)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Timestamp, _>(&row.inserted_at)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<BigInt, _>(&row.insert_token)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Nullable<Timestamp>, _>(&row.source_updated_at)?;
+                    out.push_sql(")");
+                }
+                out.push_sql(UPSERT_CONFLICT);
+                Ok(())
+            }
+        }
+    };
+}
+task_upsert_fragment!(Pg);
+task_upsert_fragment!(Sqlite);
+
+/// Cached by its SQL text, which depends on the row count only.
+impl QueryId for TaskUpsert<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for TaskUpsert<'_> {
+    type SqlType = (BigInt, BigInt, Text, BigInt);
+}
+
+impl<Conn> RunQueryDsl<Conn> for TaskUpsert<'_> {}
+
+/// SQL types of the columns a [`crate::models::TaskRow`] reads, in field order.
+type TaskRowSql = (
+    BigInt,
+    BigInt,
+    Text,
+    Text,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<BigInt>,
+    Timestamp,
+    Timestamp,
+    Timestamp,
+    Nullable<Timestamp>,
+);
+
+/// SQLite: the stored rows of one project's tasks whose external ids are in a
+/// JSON array, so that any number of ids is one bind parameter of one cached statement.
+#[derive(Debug)]
+pub(crate) struct SqliteTasksByKeys {
+    pub(crate) project_id: i64,
+    /// A JSON array of strings.
+    pub(crate) app_ids: String,
+}
+
+impl QueryFragment<Sqlite> for SqliteTasksByKeys {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT id, project_id, task_app_id, task_name, task_url, owner_id, owner_name, parent_task_id, \
+             created_at, inserted_at, updated_at, source_updated_at FROM tasks WHERE project_id = ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.project_id)?;
+        out.push_sql(" AND task_app_id IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(&self.app_ids)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+impl QueryId for SqliteTasksByKeys {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for SqliteTasksByKeys {
+    type SqlType = TaskRowSql;
+}
+
+impl<Conn> RunQueryDsl<Conn> for SqliteTasksByKeys {}
+
+/// PostgreSQL: the advisory locks of a write transaction, taken in one statement.
+///
+/// Project locks come first, in project id order; key locks follow in hash
+/// order. The key locks are taken by the aggregate over rows that pass the
+/// `WHERE` clause, whose subquery takes the project locks when it first runs,
+/// so no key lock is ever held while a project lock is awaited.
+#[derive(Debug)]
+pub(crate) struct PgWriteLocks {
+    pub(crate) exclusive: bool,
+    pub(crate) project_ids: Vec<i64>,
+    /// `project_id/task_app_id` texts; empty in exclusive mode.
+    pub(crate) keys: Vec<String>,
+}
+
+impl PgWriteLocks {
+    /// `SELECT count(lock(project))` over the sorted, distinct project ids.
+    fn push_project_locks<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(if self.exclusive {
+            "SELECT count(pg_advisory_xact_lock(hashtextextended('leanmote.project', project_id))) "
+        } else {
+            "SELECT count(pg_advisory_xact_lock_shared(hashtextextended('leanmote.project', project_id))) "
+        });
+        out.push_sql("FROM (SELECT DISTINCT unnest(");
+        out.push_bind_param::<Array<BigInt>, _>(&self.project_ids)?;
+        out.push_sql(") AS project_id ORDER BY project_id) AS p");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Pg> for PgWriteLocks {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if self.keys.is_empty() {
+            return self.push_project_locks(&mut out);
+        }
+        out.push_sql("SELECT count(pg_advisory_xact_lock(lock_id)) FROM (SELECT DISTINCT hashtextextended(key_text, 1) AS lock_id FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.keys)?;
+        out.push_sql(") AS key_text ORDER BY lock_id) AS k WHERE (");
+        self.push_project_locks(&mut out)?;
+        out.push_sql(") >= 0");
+        Ok(())
+    }
+}
+
+/// Cached by its SQL text: three shapes, by lock mode and whether keys are locked.
+impl QueryId for PgWriteLocks {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for PgWriteLocks {}
