@@ -52,12 +52,9 @@ COPY --from=builder /app/target/release/leanmote-api /usr/local/bin/leanmote-api
 VOLUME /data
 WORKDIR /data
 
-# MALLOC_ARENA_MAX=2 keeps glibc from growing one malloc arena per thread,
-# which let resident memory creep up under load (docs/benchmarks.md).
 ENV LEANMOTE_BIND=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///data/leanmote.sqlite3 \
-    LEANMOTE_LOG_FORMAT=json \
-    MALLOC_ARENA_MAX=2
+    LEANMOTE_LOG_FORMAT=json
 EXPOSE 8080
 
 # A numeric user lets orchestrators that require a non-root user verify it.

@@ -8,7 +8,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 run: ## Build and start the server on 127.0.0.1:8080 with SQLite in demo mode
-	MALLOC_ARENA_MAX=2 $(CARGO) run --release --bin leanmote-api -- serve --demo
+	$(CARGO) run --release --bin leanmote-api -- serve --demo
 
 build: ## Build the release binary into target/release/leanmote-api
 	$(CARGO) build --release --bin leanmote-api

@@ -196,6 +196,20 @@ impl ApiClient {
         })
     }
 
+    /// Reads one gauge or counter without labels from `GET /metrics`, or
+    /// `None` when the server does not report it.
+    ///
+    /// # Errors
+    /// Returns an error when the server cannot be reached or answers with a status other than 200.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let response = self.http.get(format!("{}/metrics", self.base_url)).send().await?.error_for_status()?;
+        let text = response.text().await?;
+        Ok(text
+            .lines()
+            .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .find_map(|value| value.trim().parse().ok()))
+    }
+
     async fn post<T: for<'de> Deserialize<'de>>(&self, path: &str, body: &Value) -> anyhow::Result<Answer<T>> {
         let request = self.http.post(format!("{}{path}", self.base_url));
         Ok(self.send(request, path, body).await?.0)

@@ -4,6 +4,7 @@
 //! use cases and the actix-web layer, and runs the subcommands.
 
 pub mod admin;
+pub mod allocator;
 pub mod cli;
 pub mod client;
 pub mod config_file;

@@ -1,5 +1,8 @@
 //! `leanmote-api`: the task ingestion service and its admin commands.
 
+#[global_allocator]
+static ALLOCATOR: leanmote_api::allocator::Jemalloc = leanmote_api::allocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = match leanmote_api::config_file::parse_cli(std::env::args_os().collect()) {
         Ok(cli) => cli,

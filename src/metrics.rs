@@ -11,7 +11,7 @@ const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Renders the process's metrics, with the database pool's state read at each scrape.
+/// Renders the process's metrics, with the database pool's state and the heap read at each scrape.
 pub struct PrometheusMetrics {
     handle: PrometheusHandle,
     database: Database,
@@ -41,6 +41,10 @@ impl MetricsSource for PrometheusMetrics {
         let (connections, idle) = self.database.pool_state();
         metrics::gauge!("leanmote_db_pool_connections").set(f64::from(connections));
         metrics::gauge!("leanmote_db_pool_idle_connections").set(f64::from(idle));
+        if let Some(heap) = crate::allocator::heap_stats() {
+            metrics::gauge!("leanmote_heap_allocated_bytes").set(heap.allocated as f64);
+            metrics::gauge!("leanmote_heap_resident_bytes").set(heap.resident as f64);
+        }
         self.handle.render()
     }
 }

@@ -257,6 +257,9 @@ async fn metrics_count_requests(test: TestDatabase) {
     assert_eq!(value("leanmote_tasks_written_total", &["action=\"updated\""]), 1.0);
     assert_eq!(value("leanmote_http_request_duration_seconds_count", &["route=\"/api/v1/tasks\""]), 3.0);
     assert!(value("leanmote_db_pool_connections", &[]) >= 1.0);
+    let allocated = value("leanmote_heap_allocated_bytes", &[]);
+    assert!(allocated > 0.0, "the binary's allocator reports its live heap");
+    assert!(value("leanmote_heap_resident_bytes", &[]) >= allocated);
     assert!(text.contains("leanmote_http_request_duration_seconds_bucket"), "latency is a histogram");
 }
 

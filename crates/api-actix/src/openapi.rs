@@ -369,7 +369,7 @@ fn healthz() {}
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`{\"status\":\"ready\"}`"), (status = 503, body = ErrorResponse)))]
 fn readyz() {}
 
-/// Prometheus metrics: requests by route and status, latency, tasks written, pool use, retries.
+/// Prometheus metrics: requests by route and status, latency, tasks written, pool use, retries, heap.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 fn metrics() {}
 

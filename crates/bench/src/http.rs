@@ -35,6 +35,18 @@ pub fn run(
     runtime.block_on(run_async(server_pid, base_url, token, bodies, batches, concurrency, mode))
 }
 
+/// Reads the server's live heap (`leanmote_heap_allocated_bytes`), or `None`
+/// when the server does not report it.
+///
+/// # Errors
+/// Returns an error when `/metrics` cannot be read.
+pub fn heap_allocated(base_url: &str) -> anyhow::Result<Option<u64>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let client = ApiClient::new(base_url, "");
+    let bytes = runtime.block_on(client.metric("leanmote_heap_allocated_bytes"))?;
+    Ok(bytes.map(|bytes| bytes as u64))
+}
+
 async fn run_async(
     server_pid: u32,
     base_url: &str,

@@ -25,7 +25,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use crate::data::{DataSet, Mode};
-use crate::report::{BackendReport, CaseReport, MemoryRound, Report, Settings};
+use crate::report::{BackendReport, CaseReport, MemoryRound, Report, Settings, mib};
 use crate::server::Binary;
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
@@ -354,13 +354,21 @@ fn memory_rounds(
         let measure =
             http::run(server.pid(), &server.base_url, token, bodies, &batches, settings.concurrency, Mode::Update)?;
         let memory = server.memory()?;
+        let heap_allocated = http::heap_allocated(&server.base_url)?;
         println!(
-            "   round {round}: {:.0} tasks/s; server RSS {:.1} MiB, peak {:.1} MiB",
+            "   round {round}: {:.0} tasks/s; server RSS {:.1} MiB, peak {:.1} MiB, live heap {}",
             measure.tasks_per_second,
             memory.rss_kib as f64 / 1024.0,
-            memory.peak_rss_kib as f64 / 1024.0
+            memory.peak_rss_kib as f64 / 1024.0,
+            heap_allocated.map_or_else(|| "not reported".to_owned(), |bytes| format!("{:.1} MiB", mib(bytes))),
         );
-        rounds.push(MemoryRound { round, batch_size: size, tasks_per_second: measure.tasks_per_second, memory });
+        rounds.push(MemoryRound {
+            round,
+            batch_size: size,
+            tasks_per_second: measure.tasks_per_second,
+            memory,
+            heap_allocated,
+        });
     }
     server.stop()?;
     Ok(rounds)

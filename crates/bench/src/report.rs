@@ -80,6 +80,8 @@ pub struct MemoryRound {
     pub tasks_per_second: f64,
     /// Read after the round; `peak_rss_kib` covers every round so far.
     pub memory: Memory,
+    /// The server's live heap after the round, in bytes, from its `/metrics`.
+    pub heap_allocated: Option<u64>,
 }
 
 /// One batch size and mode: the service, the floor, and their ratio.
@@ -189,13 +191,19 @@ impl Report {
                 .iter()
                 .map(|round| format!("{:.1}", round.memory.rss_kib as f64 / 1024.0))
                 .collect();
+            let heap: Vec<String> = backend
+                .memory_rounds
+                .iter()
+                .map(|round| round.heap_allocated.map_or_else(|| "-".to_owned(), |bytes| format!("{:.1}", mib(bytes))))
+                .collect();
             let peak = backend.memory_rounds.last().map_or(0.0, |round| round.memory.peak_rss_kib as f64 / 1024.0);
             println!(
-                "{:<9} one server, {} rounds of batch {} updates: RSS after each {} MiB, peak {peak:.1} MiB",
+                "{:<9} one server, {} rounds of batch {} updates: RSS after each {} MiB, peak {peak:.1} MiB; live heap after each {} MiB",
                 backend.backend,
                 backend.memory_rounds.len(),
                 backend.memory_rounds[0].batch_size,
-                rss.join(" / ")
+                rss.join(" / "),
+                heap.join(" / ")
             );
         }
     }
@@ -220,4 +228,9 @@ pub fn one_line(measure: &Measure) -> String {
         measure.parent_waits,
         measure.retries_after_503
     )
+}
+
+/// Converts bytes to MiB, for printing.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }

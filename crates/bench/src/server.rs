@@ -8,9 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// glibc malloc arenas of the measured server, as the deployment files set them.
-const MALLOC_ARENA_MAX: &str = "2";
-
 /// The `leanmote-api` binary and the database it works on.
 #[derive(Debug, Clone)]
 pub struct Binary {
@@ -76,8 +73,6 @@ impl Binary {
         let mut child = Command::new(&self.path)
             .args(["serve", "--bind", "127.0.0.1:0", "--workers", &workers.to_string()])
             .env("DATABASE_URL", &self.database_url)
-            // The same allocator setting as the deployment files (see docs/operations.md).
-            .env("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
