@@ -1,12 +1,12 @@
 //! The server's memory allocator, jemalloc, and its statistics for `/metrics`.
 //!
-//! The binary installs [`Jemalloc`] as its global allocator. Against the C
-//! library's allocator, it cut the time spent allocating and kept resident
-//! memory lower under repeated large batches (`docs/benchmarks.md`).
+//! The binary installs [`Jemalloc`] as its global allocator, and C libraries
+//! (SQLite, libpq) allocate through it too. Against the C library's allocator,
+//! it cut the server's time spent allocating (`docs/benchmarks.md`).
 
 pub use tikv_jemallocator::Jemalloc;
 
-/// What the allocator holds, in bytes.
+/// Memory of the allocator, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeapStats {
     /// Bytes of live allocations.
