@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use domain::StoreError;
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{join_error, pool_error};
+use crate::pg_pool::{PgConn, PgManager};
 
 /// Database backend and location named by a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl Default for PoolOptions {
     }
 }
 
-pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub(crate) type PgPool = Pool<PgManager>;
 pub(crate) type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
 
 #[derive(Clone)]
@@ -126,8 +127,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 #[derive(Debug)]
 struct PgSession;
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgSession {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<PgConn, diesel::r2d2::Error> for PgSession {
+    fn on_acquire(&self, conn: &mut PgConn) -> Result<(), diesel::r2d2::Error> {
         // JIT compilation pays off for long analytic queries only. The recursive
         // ancestor query's cost estimate passes `jit_above_cost` with a few hundred
         // ids. On PostgreSQL 15 with 500,000 tasks, compiling it took 10-40 ms,
@@ -151,7 +152,7 @@ impl Database {
                     .max_size(options.max_size)
                     .connection_timeout(options.acquire_timeout)
                     .connection_customizer(Box::new(PgSession))
-                    .build(ConnectionManager::<PgConnection>::new(url))
+                    .build(PgManager::new(url))
                     .context("failed to connect to PostgreSQL")?;
                 Pools::Postgres(pool)
             }
@@ -261,6 +262,9 @@ fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool>
         .max_size(options.max_size)
         .connection_timeout(options.acquire_timeout)
         .connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: options.sqlite_busy_timeout.as_millis() }))
+        // A SQLite connection is a file handle that cannot be lost like a socket,
+        // so the pool's `SELECT 1` before each checkout would only cost time.
+        .test_on_check_out(false)
         .build(ConnectionManager::<SqliteConnection>::new(url))
         .with_context(|| format!("failed to open the SQLite database {}", path.display()))
 }
@@ -287,12 +291,7 @@ pub(crate) fn ping(pools: &Pools) -> Result<(), StoreError> {
 }
 
 /// Takes a connection from a pool, mapping a timeout to [`StoreError::Unavailable`].
-pub(crate) fn checkout<C>(
-    pool: &Pool<ConnectionManager<C>>,
-) -> Result<PooledConnection<ConnectionManager<C>>, StoreError>
-where
-    C: diesel::r2d2::R2D2Connection + 'static,
-{
+pub(crate) fn checkout<M: ManageConnection>(pool: &Pool<M>) -> Result<PooledConnection<M>, StoreError> {
     pool.get().map_err(pool_error)
 }
 
@@ -306,7 +305,13 @@ macro_rules! on_backend {
         match $pools {
             $crate::db::Pools::Postgres(pool) => $crate::db::checkout(pool)
                 .map_err($crate::backend::TxError::from)
-                .and_then(|mut conn| $crate::backend::pg::$function(&mut conn, $($argument),*)),
+                .and_then(|mut conn| {
+                    let result = $crate::backend::pg::$function(&mut conn, $($argument),*);
+                    if let Err($crate::backend::TxError::Query(error)) = &result {
+                        conn.note_error(error);
+                    }
+                    result
+                }),
             $crate::db::Pools::Sqlite(pool) => $crate::db::checkout(pool)
                 .map_err($crate::backend::TxError::from)
                 .and_then(|mut conn| $crate::backend::sqlite::$function(&mut conn, $($argument),*)),

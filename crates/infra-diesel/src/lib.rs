@@ -8,6 +8,7 @@ mod backend;
 mod db;
 mod error;
 mod models;
+mod pg_pool;
 mod ports;
 pub mod schema;
 #[cfg(feature = "test-support")]

@@ -100,7 +100,7 @@ impl TestDatabase {
                  WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
             )
             .bind::<diesel::sql_types::Text, _>(table)
-            .load(&mut pool.get().expect("a connection")),
+            .load::<Column>(&mut **pool.get().expect("a connection")),
             crate::db::Pools::Sqlite(pool) => diesel::sql_query("SELECT name FROM pragma_table_info(?)")
                 .bind::<diesel::sql_types::Text, _>(table)
                 .load(&mut pool.get().expect("a connection")),
@@ -121,7 +121,7 @@ impl TestDatabase {
         use crate::schema::idempotency_keys;
         let query = idempotency_keys::table.select(count_star());
         match &self.database.pools {
-            crate::db::Pools::Postgres(pool) => query.first(&mut pool.get().expect("a connection")),
+            crate::db::Pools::Postgres(pool) => query.first(&mut **pool.get().expect("a connection")),
             crate::db::Pools::Sqlite(pool) => query.first(&mut pool.get().expect("a connection")),
         }
         .expect("count idempotency keys")

@@ -19,8 +19,8 @@ use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
 use crate::models::{NodeRow, TaskRow};
-use crate::schema::tasks;
-use statements::{PgWriteLocks, SqliteTasksByKeys};
+use crate::schema::{projects, tasks};
+use statements::{PgWriteLocks, SqliteProjectsByIds, SqliteTasksByKeys};
 
 mod statements;
 
@@ -141,6 +141,9 @@ pub(crate) trait Dialect: Connection + Sized {
     /// its items write, until the transaction ends.
     fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()>;
 
+    /// Loads `(id, organization_id)` of the projects with these ids.
+    fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>>;
+
     /// Loads the stored rows of one project's tasks with these external ids.
     fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>>;
 
@@ -174,6 +177,10 @@ impl Dialect for PgConnection {
         let project_ids = refs.project_ids.iter().map(|id| id.get()).collect();
         PgWriteLocks { exclusive: mode == WriteLock::Exclusive, project_ids, keys }.execute(self)?;
         Ok(())
+    }
+
+    fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+        projects::table.filter(projects::id.eq_any(ids)).select((projects::id, projects::organization_id)).load(self)
     }
 
     fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>> {
@@ -225,14 +232,17 @@ impl Dialect for SqliteConnection {
         Ok(())
     }
 
+    fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+        SqliteProjectsByIds { ids: json_array(ids)? }.load(self)
+    }
+
     fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>> {
-        let app_ids = serde_json::to_string(app_ids).map_err(|error| DieselError::SerializationError(error.into()))?;
-        SqliteTasksByKeys { project_id, app_ids }.load(self)
+        SqliteTasksByKeys { project_id, app_ids: json_array(app_ids)? }.load(self)
     }
 
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
         // SQLite has no arrays: the ids travel as one JSON array, a single bind parameter.
-        let json = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let json = json_array(ids)?;
         let query = if ancestors {
             ancestors_query!("IN (SELECT value FROM json_each(?))")
         } else {
@@ -246,6 +256,11 @@ impl Dialect for SqliteConnection {
             .map(|versions| versions.iter().map(ToString::to_string).collect())
             .map_err(StoreError::Internal)
     }
+}
+
+/// Encodes values as one JSON array, SQLite's stand-in for an array parameter.
+fn json_array<T: serde::Serialize>(values: &[T]) -> QueryResult<String> {
+    serde_json::to_string(values).map_err(|error| DieselError::SerializationError(error.into()))
 }
 
 macro_rules! backend_module {

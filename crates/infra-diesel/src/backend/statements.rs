@@ -151,6 +151,33 @@ impl Query for SqliteTasksByKeys {
 
 impl<Conn> RunQueryDsl<Conn> for SqliteTasksByKeys {}
 
+/// SQLite: `(id, organization_id)` of the projects whose ids are in a JSON array.
+#[derive(Debug)]
+pub(crate) struct SqliteProjectsByIds {
+    /// A JSON array of integers.
+    pub(crate) ids: String,
+}
+
+impl QueryFragment<Sqlite> for SqliteProjectsByIds {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("SELECT id, organization_id FROM projects WHERE id IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(&self.ids)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+impl QueryId for SqliteProjectsByIds {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for SqliteProjectsByIds {
+    type SqlType = (BigInt, BigInt);
+}
+
+impl<Conn> RunQueryDsl<Conn> for SqliteProjectsByIds {}
+
 /// PostgreSQL: the advisory locks of a write transaction, taken in one statement.
 ///
 /// Project locks come first, in project id order; key locks follow in hash

@@ -82,10 +82,7 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 fn load_snapshot(conn: &mut Conn, planner: &BatchPlanner, refs: &BatchRefs) -> Result<Snapshot, TxError> {
     let mut snapshot = Snapshot::default();
     let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
-    let projects: Vec<(i64, i64)> = projects::table
-        .filter(projects::id.eq_any(&project_ids))
-        .select((projects::id, projects::organization_id))
-        .load(conn)?;
+    let projects = conn.load_projects(&project_ids)?;
     snapshot.projects = projects.into_iter().map(|(project, organization)| (ProjectId(project), OrganizationId(organization))).collect();
 
     let mut keys_by_project: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
