@@ -358,17 +358,13 @@ async fn ingest_concurrently(
     futures::future::join_all(handles).await.into_iter().map(Result::unwrap).collect()
 }
 
-async fn concurrent_partial_updates_merge(test: TestDatabase) {
-    let fixture = Arc::new(fixture(test).await);
-    let keys: Vec<String> = (0..16).map(|index| format!("MERGE-{index:02}")).collect();
-    let created = fixture.ingest(keys.iter().map(|key| task(fixture.project, key)).collect()).await.unwrap();
-
-    // Each key gets three single-item batches at once, each setting one optional
-    // field and leaving the other two absent, which keeps them.
+/// Three single-item batches per key, each setting one optional field and
+/// leaving the other two absent, which keeps them.
+fn one_field_batches(project: ProjectId, keys: &[String]) -> Vec<Vec<TaskInput>> {
     let mut batches = Vec::new();
-    for key in &keys {
+    for key in keys {
         for field in 0..3 {
-            let mut item = task(fixture.project, key);
+            let mut item = task(project, key);
             match field {
                 0 => item.task_url = FieldInput::Value(format!("https://tracker.example/{key}")),
                 1 => item.owner_id = FieldInput::Value(format!("owner-{key}")),
@@ -377,12 +373,13 @@ async fn concurrent_partial_updates_merge(test: TestDatabase) {
             batches.push(vec![item]);
         }
     }
-    for outcome in ingest_concurrently(&fixture, batches).await {
-        assert_eq!(outcome.unwrap()[0].action, TaskAction::Updated);
-    }
+    batches
+}
 
-    for (key, processed) in keys.iter().zip(&created) {
-        let stored = fixture.stored(processed.task_id.expect("a stored task")).await;
+/// Checks that every key kept the field of each of its three batches.
+async fn assert_fields_merged(fixture: &Fixture, keys: &[String], ids: &[TaskId]) {
+    for (key, id) in keys.iter().zip(ids) {
+        let stored = fixture.stored(*id).await;
         assert_eq!(
             stored.fields.url.map(|url| url.as_str().to_owned()),
             Some(format!("https://tracker.example/{key}"))
@@ -390,6 +387,38 @@ async fn concurrent_partial_updates_merge(test: TestDatabase) {
         assert_eq!(stored.fields.owner_id.map(|owner| owner.as_str().to_owned()), Some(format!("owner-{key}")));
         assert_eq!(stored.fields.owner_name.map(|owner| owner.as_str().to_owned()), Some(format!("Owner {key}")));
     }
+}
+
+async fn concurrent_partial_updates_merge(test: TestDatabase) {
+    let fixture = Arc::new(fixture(test).await);
+    let keys: Vec<String> = (0..16).map(|index| format!("MERGE-{index:02}")).collect();
+    let created = fixture.ingest(keys.iter().map(|key| task(fixture.project, key)).collect()).await.unwrap();
+    let ids: Vec<TaskId> = created.iter().map(|processed| processed.task_id.expect("a stored task")).collect();
+
+    for outcome in ingest_concurrently(&fixture, one_field_batches(fixture.project, &keys)).await {
+        assert_eq!(outcome.unwrap()[0].action, TaskAction::Updated);
+    }
+    assert_fields_merged(&fixture, &keys, &ids).await;
+}
+
+/// Like `concurrent_partial_updates_merge`, for keys that no batch finds
+/// stored: the batches that lose the race to create a key must merge into the
+/// winner's row, not overwrite it with their absent fields.
+async fn concurrent_partial_creates_merge(test: TestDatabase) {
+    let fixture = Arc::new(fixture(test).await);
+    let keys: Vec<String> = (0..16).map(|index| format!("FRESH-{index:02}")).collect();
+
+    let outcomes = ingest_concurrently(&fixture, one_field_batches(fixture.project, &keys)).await;
+    let processed: Vec<ProcessedTask> = outcomes.into_iter().map(|outcome| outcome.unwrap().remove(0)).collect();
+    let mut ids = Vec::new();
+    for per_key in processed.chunks(3) {
+        let created = per_key.iter().filter(|item| item.action == TaskAction::Created).count();
+        assert_eq!(created, 1, "one batch per key created it");
+        let id = per_key[0].task_id.expect("a stored task");
+        assert!(per_key.iter().all(|item| item.task_id == Some(id)), "every batch of a key wrote one task");
+        ids.push(id);
+    }
+    assert_fields_merged(&fixture, &keys, &ids).await;
 }
 
 async fn parent_links_beside_parent_free_batches(test: TestDatabase) {
@@ -538,6 +567,60 @@ infra_diesel::backend_tests!(
     list_tasks_filters,
     migrations_idempotent,
     concurrent_partial_updates_merge,
+    concurrent_partial_creates_merge,
     parent_links_beside_parent_free_batches,
     new_child_races_stored_move,
 );
+
+/// Three instances on one PostgreSQL server each write seven batches of 1000
+/// new tasks at once. The locks of a batch must not grow with its size: an
+/// advisory lock per key took 21,000 entries of the server's shared lock
+/// table, whose default size ends near 12,000 ("out of shared memory").
+///
+/// Another session holds an uncommitted row under the last key of each batch,
+/// so that every batch waits in its insert, with its locks taken, until all
+/// of them hold their locks at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_large_batches_from_several_instances() {
+    use diesel::{Connection, RunQueryDsl};
+
+    const INSTANCES: usize = 3;
+    const WRITERS: usize = 7;
+    const BATCH: usize = 1000;
+
+    let Some(test) = TestDatabase::postgres().await else { return };
+    let url = test.url.clone();
+    let fixture = fixture(test).await;
+    let mut blocker = diesel::PgConnection::establish(&url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut blocker).unwrap();
+    for instance in 0..INSTANCES {
+        for writer in 0..WRITERS {
+            diesel::sql_query(
+                "INSERT INTO tasks (project_id, task_app_id, task_name, created_at, inserted_at, updated_at, insert_token) \
+                 VALUES ($1, $2, 'blocker', now(), now(), now(), 0)",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(fixture.project.get())
+            .bind::<diesel::sql_types::Text, _>(format!("I{instance}-W{writer}-{:04}", BATCH - 1))
+            .execute(&mut blocker)
+            .unwrap();
+        }
+    }
+
+    let mut handles = Vec::new();
+    for instance in 0..INSTANCES {
+        let database = Arc::new(infra_diesel::Database::connect(&url, &infra_diesel::PoolOptions::default()).unwrap());
+        let ingestion = Arc::new(TaskIngestion::new(database, Arc::new(SystemClock)));
+        for writer in 0..WRITERS {
+            let batch: Vec<TaskInput> =
+                (0..BATCH).map(|index| task(fixture.project, &format!("I{instance}-W{writer}-{index:04}"))).collect();
+            let (ingestion, caller) = (Arc::clone(&ingestion), fixture.caller.clone());
+            handles.push(tokio::spawn(async move { ingestion.ingest(&caller, batch).await }));
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
+    for (index, outcome) in futures::future::join_all(handles).await.into_iter().enumerate() {
+        let processed = outcome.unwrap().unwrap_or_else(|error| panic!("batch {index} failed: {error:?}"));
+        assert!(processed.iter().all(|item| item.action == TaskAction::Created), "batch {index}");
+    }
+}

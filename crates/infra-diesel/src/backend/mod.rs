@@ -5,8 +5,6 @@
 //! upserts and multi-row inserts need a concrete backend) and still written
 //! once. What differs between backends lives in the [`Dialect`] trait.
 
-use std::collections::BTreeSet;
-
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
@@ -14,13 +12,12 @@ use diesel::sql_types::{Array, BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use domain::plan::BatchRefs;
 use domain::ports::ApplyError;
-use domain::task::TaskKey;
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
 use crate::models::{NodeRow, TaskRow};
 use crate::schema::{projects, tasks};
-use statements::{PgWriteLocks, SqliteProjectsByIds, SqliteTasksByKeys};
+use statements::{PgProjectLocks, SqliteProjectsByIds, SqliteTasksByKeys};
 
 mod statements;
 
@@ -36,6 +33,9 @@ pub(crate) enum TxError {
     /// The batch moves a stored task, which its [`WriteLock::Shared`] lock does
     /// not allow: roll back and start over with [`WriteLock::Exclusive`].
     NeedsExclusiveLock,
+    /// Another writer created a key that this batch planned to create: roll
+    /// back and start over with [`WriteLock::Exclusive`], which sees that row.
+    ConcurrentCreate,
 }
 
 impl From<DieselError> for TxError {
@@ -57,6 +57,7 @@ impl TxError {
             Self::Query(error) => query_error(error),
             Self::Store(error) => error,
             Self::NeedsExclusiveLock => StoreError::internal("a batch that moves a stored task ran without its lock"),
+            Self::ConcurrentCreate => StoreError::internal("another writer created a key while the project was locked"),
         }
     }
 
@@ -76,20 +77,29 @@ impl TxError {
 ///   cycle that neither snapshot shows alone, so it runs alone in its projects;
 /// - any other batch adds edges only from tasks it creates, which no committed
 ///   task points at yet, so it cannot close a cycle with another batch. It runs
-///   beside other such batches, and locks each key its items write: the
-///   planner merges absent fields into the stored row and decides create or
-///   move from it, so that row must stay as read until the commit. A parent it
-///   only names needs no lock, because a stored task's id never changes and
-///   no batch in this mode gives a stored task another parent.
+///   beside other such batches. The planner merges absent fields into the
+///   stored row and decides create or move from it, so that row must stay as
+///   read until the commit: the snapshot read locks the stored rows of the
+///   keys its items write (`FOR NO KEY UPDATE`). A key with no stored row
+///   cannot be locked, so the write checks instead that each row it planned
+///   to create was inserted by this transaction (its `insert_token`); if
+///   another writer created it first, the batch starts over. A parent it only
+///   names needs no lock, because a stored task's id never changes and no
+///   batch in this mode gives a stored task another parent.
 ///
 /// Whether a batch moves a stored task shows only in its snapshot, so a
 /// transaction starts in `Shared` mode and starts over in `Exclusive` mode
-/// when it finds a move.
+/// when it finds a move or a concurrent create.
+///
+/// Row locks live in the rows, not in PostgreSQL's shared lock table, so a
+/// batch of 1000 tasks takes as many locks as it has projects there. An
+/// advisory lock per key filled that table (about 12,000 entries with the
+/// default settings) as soon as a dozen such batches ran at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteLock {
     /// `pg_advisory_xact_lock` on each project.
     Exclusive,
-    /// `pg_advisory_xact_lock_shared` on each project, then `pg_advisory_xact_lock` on each key.
+    /// `pg_advisory_xact_lock_shared` on each project, and row locks on the stored rows the items write.
     Shared,
 }
 
@@ -137,15 +147,17 @@ pub(crate) trait Dialect: Connection + Sized {
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>;
 
-    /// Locks the batch's projects, and in [`WriteLock::Shared`] mode the keys
-    /// its items write, until the transaction ends.
-    fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()>;
+    /// Locks the batch's projects until the transaction ends.
+    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()>;
 
     /// Loads `(id, organization_id)` of the projects with these ids.
     fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>>;
 
     /// Loads the stored rows of one project's tasks with these external ids.
-    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>>;
+    ///
+    /// With `lock`, the rows stay locked against other writers until the
+    /// transaction ends; SQLite's write transactions already run one at a time.
+    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], lock: bool) -> QueryResult<Vec<TaskRow>>;
 
     /// Loads the tree nodes of the tasks `ids`, and with `ancestors` those of
     /// all their ancestors too, in one query.
@@ -165,17 +177,9 @@ impl Dialect for PgConnection {
         self.transaction(work)
     }
 
-    fn lock_projects(&mut self, refs: &BatchRefs, item_keys: &BTreeSet<TaskKey>, mode: WriteLock) -> QueryResult<()> {
-        // The project id ends at the first '/', so distinct keys give distinct texts.
-        // Two keys with the same 64-bit hash share a lock, which only makes their writers wait.
-        let keys = match mode {
-            WriteLock::Exclusive => Vec::new(),
-            WriteLock::Shared => {
-                item_keys.iter().map(|key| format!("{}/{}", key.project_id, key.app_id.as_str())).collect()
-            }
-        };
+    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()> {
         let project_ids = refs.project_ids.iter().map(|id| id.get()).collect();
-        PgWriteLocks { exclusive: mode == WriteLock::Exclusive, project_ids, keys }.execute(self)?;
+        PgProjectLocks { exclusive: mode == WriteLock::Exclusive, project_ids }.execute(self)?;
         Ok(())
     }
 
@@ -183,13 +187,18 @@ impl Dialect for PgConnection {
         projects::table.filter(projects::id.eq_any(ids)).select((projects::id, projects::organization_id)).load(self)
     }
 
-    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>> {
-        // diesel binds the list as one array (`= ANY($2)`), so the statement is cached.
-        tasks::table
+    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], lock: bool) -> QueryResult<Vec<TaskRow>> {
+        // diesel binds the list as one array (`= ANY($2)`), so both statements are cached.
+        let query = tasks::table
             .filter(tasks::project_id.eq(project_id))
             .filter(tasks::task_app_id.eq_any(app_ids))
-            .select(TaskRow::as_select())
-            .load(self)
+            .select(TaskRow::as_select());
+        if !lock {
+            return query.load(self);
+        }
+        // Rows are locked in the order they are returned, the same order in every writer.
+        // `NO KEY UPDATE` still lets other writers insert children that point at these rows.
+        query.order(tasks::task_app_id).for_no_key_update().load(self)
     }
 
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
@@ -222,12 +231,7 @@ impl Dialect for SqliteConnection {
         self.immediate_transaction(work)
     }
 
-    fn lock_projects(
-        &mut self,
-        _refs: &BatchRefs,
-        _item_keys: &BTreeSet<TaskKey>,
-        _mode: WriteLock,
-    ) -> QueryResult<()> {
+    fn lock_projects(&mut self, _refs: &BatchRefs, _mode: WriteLock) -> QueryResult<()> {
         // BEGIN IMMEDIATE already holds the database-wide write lock.
         Ok(())
     }
@@ -236,7 +240,7 @@ impl Dialect for SqliteConnection {
         SqliteProjectsByIds { ids: json_array(ids)? }.load(self)
     }
 
-    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str]) -> QueryResult<Vec<TaskRow>> {
+    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], _lock: bool) -> QueryResult<Vec<TaskRow>> {
         SqliteTasksByKeys { project_id, app_ids: json_array(app_ids)? }.load(self)
     }
 

@@ -178,23 +178,16 @@ impl Query for SqliteProjectsByIds {
 
 impl<Conn> RunQueryDsl<Conn> for SqliteProjectsByIds {}
 
-/// PostgreSQL: the advisory locks of a write transaction, taken in one statement.
-///
-/// Project locks come first, in project id order; key locks follow in hash
-/// order. The key locks are taken by the aggregate over rows that pass the
-/// `WHERE` clause, whose subquery takes the project locks when it first runs,
-/// so no key lock is ever held while a project lock is awaited.
+/// PostgreSQL: the advisory locks of a write transaction on its projects, in
+/// project id order, taken in one statement.
 #[derive(Debug)]
-pub(crate) struct PgWriteLocks {
+pub(crate) struct PgProjectLocks {
     pub(crate) exclusive: bool,
     pub(crate) project_ids: Vec<i64>,
-    /// `project_id/task_app_id` texts; empty in exclusive mode.
-    pub(crate) keys: Vec<String>,
 }
 
-impl PgWriteLocks {
-    /// `SELECT count(lock(project))` over the sorted, distinct project ids.
-    fn push_project_locks<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+impl QueryFragment<Pg> for PgProjectLocks {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(if self.exclusive {
             "SELECT count(pg_advisory_xact_lock(hashtextextended('leanmote.project', project_id))) "
         } else {
@@ -207,24 +200,10 @@ impl PgWriteLocks {
     }
 }
 
-impl QueryFragment<Pg> for PgWriteLocks {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        if self.keys.is_empty() {
-            return self.push_project_locks(&mut out);
-        }
-        out.push_sql("SELECT count(pg_advisory_xact_lock(lock_id)) FROM (SELECT DISTINCT hashtextextended(key_text, 1) AS lock_id FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(&self.keys)?;
-        out.push_sql(") AS key_text ORDER BY lock_id) AS k WHERE (");
-        self.push_project_locks(&mut out)?;
-        out.push_sql(") >= 0");
-        Ok(())
-    }
-}
-
-/// Cached by its SQL text: three shapes, by lock mode and whether keys are locked.
-impl QueryId for PgWriteLocks {
+/// Cached by its SQL text: one statement per lock mode.
+impl QueryId for PgProjectLocks {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Conn> RunQueryDsl<Conn> for PgWriteLocks {}
+impl<Conn> RunQueryDsl<Conn> for PgProjectLocks {}

@@ -10,7 +10,8 @@ const LINK_CHUNK_ROWS: usize = 500;
 /// same transaction.
 ///
 /// A transaction in [`WriteLock::Shared`] mode that finds the batch moving a
-/// stored task rolls back and starts over in [`WriteLock::Exclusive`] mode.
+/// stored task, or finds that another writer created a key it planned to
+/// create, rolls back and starts over in [`WriteLock::Exclusive`] mode.
 pub(crate) fn apply_batch(
     conn: &mut Conn,
     planner: &BatchPlanner,
@@ -18,12 +19,11 @@ pub(crate) fn apply_batch(
     receipt: Option<&Receipt>,
 ) -> Result<AppliedBatch, TxError> {
     let refs = planner.refs();
-    let item_keys = planner.item_keys();
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            conn.lock_projects(&refs, &item_keys, lock)?;
-            let snapshot = load_snapshot(conn, planner, &refs)?;
+            conn.lock_projects(&refs, lock)?;
+            let snapshot = load_snapshot(conn, planner, &refs, lock == WriteLock::Shared)?;
             if lock == WriteLock::Shared && planner.moves_stored_task(&snapshot) {
                 return Err(TxError::NeedsExclusiveLock);
             }
@@ -38,7 +38,9 @@ pub(crate) fn apply_batch(
             Ok(applied)
         });
         match outcome {
-            Err(TxError::NeedsExclusiveLock) if lock == WriteLock::Shared => lock = WriteLock::Exclusive,
+            Err(TxError::NeedsExclusiveLock | TxError::ConcurrentCreate) if lock == WriteLock::Shared => {
+                lock = WriteLock::Exclusive;
+            }
             other => return other,
         }
     }
@@ -48,7 +50,7 @@ pub(crate) fn apply_batch(
 pub(crate) fn plan_batch(conn: &mut Conn, planner: &BatchPlanner) -> Result<WritePlan, TxError> {
     conn.transaction(|conn| {
         let refs = planner.refs();
-        let snapshot = load_snapshot(conn, planner, &refs)?;
+        let snapshot = load_snapshot(conn, planner, &refs, false)?;
         planner.plan(&snapshot).map_err(TxError::Rejected)
     })
 }
@@ -79,22 +81,34 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 }
 
 /// Reads everything the planner needs with a fixed number of set-based queries.
-fn load_snapshot(conn: &mut Conn, planner: &BatchPlanner, refs: &BatchRefs) -> Result<Snapshot, TxError> {
+///
+/// With `lock_items`, the stored rows of the keys that the items write stay
+/// locked until the transaction ends (see [`WriteLock::Shared`]).
+fn load_snapshot(
+    conn: &mut Conn,
+    planner: &BatchPlanner,
+    refs: &BatchRefs,
+    lock_items: bool,
+) -> Result<Snapshot, TxError> {
     let mut snapshot = Snapshot::default();
     let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
     let projects = conn.load_projects(&project_ids)?;
     snapshot.projects = projects.into_iter().map(|(project, organization)| (ProjectId(project), OrganizationId(organization))).collect();
 
-    let mut keys_by_project: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    // Keys by project and by whether their rows are locked: a parent that is
+    // only named is read without a lock, so batches naming one parent do not queue.
+    let item_keys = if lock_items { planner.item_keys() } else { BTreeSet::new() };
+    let mut keys_by_project: BTreeMap<(i64, bool), Vec<&str>> = BTreeMap::new();
     for key in &refs.keys {
-        keys_by_project.entry(key.project_id.get()).or_default().push(key.app_id.as_str());
+        let locked = item_keys.contains(key);
+        keys_by_project.entry((key.project_id.get(), locked)).or_default().push(key.app_id.as_str());
     }
-    for (project_id, app_ids) in keys_by_project {
+    for ((project_id, locked), app_ids) in keys_by_project {
         if !snapshot.projects.contains_key(&ProjectId(project_id)) {
             continue;
         }
         for chunk in app_ids.chunks(KEY_CHUNK) {
-            let rows = conn.load_tasks_by_keys(project_id, chunk)?;
+            let rows = conn.load_tasks_by_keys(project_id, chunk, locked)?;
             for row in rows {
                 let task = row.into_domain()?;
                 snapshot.tasks_by_key.insert(task.key.clone(), task);
@@ -176,6 +190,11 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
         let (id, token) = *written
             .get(&lookup)
             .ok_or_else(|| StoreError::internal(format!("the upsert returned no row for task {:?}", row.key.app_id.as_str())))?;
+        if row.existing_id.is_none() && token != insert_token {
+            // Another writer created this key after the snapshot, so the plan
+            // merged this row's fields against nothing instead of its row.
+            return Err(TxError::ConcurrentCreate);
+        }
         let action = if token == insert_token { Action::Created } else { Action::Updated };
         rows.push(RowWrite { id: TaskId(id), action });
     }
