@@ -11,6 +11,7 @@ mod models;
 mod pg_pool;
 mod ports;
 pub mod schema;
+mod stored_time;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

@@ -8,10 +8,10 @@ use domain::task::{OwnerId, OwnerName, StoredTask, TaskAppId, TaskFields, TaskKe
 use domain::{ProjectId, StoreError, TaskId, Timestamp};
 
 use crate::schema::{projects, tasks};
+use crate::stored_time::{MaybeStoredTime, StoredTime};
 
-/// A task row to insert or to upsert over an existing one.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = tasks, treat_none_as_default_value = false)]
+/// A task row to insert or to upsert over an existing one (see `backend::statements::TaskUpsert`).
+#[derive(Debug)]
 pub struct NewTaskRow<'a> {
     pub project_id: i64,
     pub task_app_id: &'a str,
@@ -20,16 +20,16 @@ pub struct NewTaskRow<'a> {
     pub owner_id: Option<&'a str>,
     pub owner_name: Option<&'a str>,
     pub parent_task_id: Option<i64>,
-    pub created_at: NaiveDateTime,
-    pub inserted_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: StoredTime,
+    pub inserted_at: StoredTime,
+    pub updated_at: StoredTime,
     pub insert_token: i64,
-    pub source_updated_at: Option<NaiveDateTime>,
+    pub source_updated_at: Option<StoredTime>,
 }
 
 /// A whole task row as stored.
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = tasks)]
+#[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct TaskRow {
     pub id: i64,
     pub project_id: i64,
@@ -39,9 +39,13 @@ pub struct TaskRow {
     pub owner_id: Option<String>,
     pub owner_name: Option<String>,
     pub parent_task_id: Option<i64>,
+    #[diesel(deserialize_as = StoredTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
     pub inserted_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
     pub updated_at: NaiveDateTime,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub source_updated_at: Option<NaiveDateTime>,
 }
 

@@ -291,6 +291,7 @@ macro_rules! backend_module {
             use crate::schema::{
                 api_token_organizations, api_tokens, idempotency_keys, organizations, projects, tasks,
             };
+            use crate::stored_time::StoredTime;
 
             pub(crate) type Conn = $connection;
 

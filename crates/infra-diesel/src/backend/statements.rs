@@ -15,6 +15,7 @@ use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
 use crate::models::NewTaskRow;
+use crate::stored_time::StoredTime;
 
 /// Rows per multi-row upsert: 500 rows of 12 columns stay well below the bind
 /// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
@@ -69,11 +70,11 @@ macro_rules! task_upsert_fragment {
                     out.push_sql(", ");
                     out.push_bind_param::<Nullable<BigInt>, _>(&row.parent_task_id)?;
                     out.push_sql(", ");
-                    out.push_bind_param::<Timestamp, _>(&row.created_at)?;
+                    out.push_bind_param::<Timestamp, StoredTime>(&row.created_at)?;
                     out.push_sql(", ");
-                    out.push_bind_param::<Timestamp, _>(&row.inserted_at)?;
+                    out.push_bind_param::<Timestamp, StoredTime>(&row.inserted_at)?;
                     out.push_sql(", ");
-                    out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
+                    out.push_bind_param::<Timestamp, StoredTime>(&row.updated_at)?;
                     out.push_sql(", ");
                     out.push_bind_param::<BigInt, _>(&row.insert_token)?;
                     out.push_sql(", ");

@@ -147,7 +147,7 @@ fn load_nodes(conn: &mut Conn, ids: &BTreeSet<TaskId>, ancestors: bool) -> Resul
 /// Whether a row was created is read back from the database: `insert_token` is
 /// written on insert only, so a row returning this transaction's token was inserted by it.
 fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Vec<RowWrite>, TxError> {
-    let now = plan.now.as_naive();
+    let now = StoredTime(plan.now.as_naive());
     // A row equal to the stored one is not written, so its `updated_at` stays.
     let new_rows: Vec<NewTaskRow<'_>> = plan
         .rows
@@ -164,11 +164,11 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
                 PlannedParent::Stored(id) => Some(id.get()),
                 PlannedParent::None | PlannedParent::InBatch(_) => None,
             },
-            created_at: row.fields.created_at.as_naive(),
+            created_at: StoredTime(row.fields.created_at.as_naive()),
             inserted_at: now,
             updated_at: now,
             insert_token,
-            source_updated_at: row.fields.source_updated_at.map(Timestamp::as_naive),
+            source_updated_at: row.fields.source_updated_at.map(|time| StoredTime(time.as_naive())),
         })
         .collect();
 
