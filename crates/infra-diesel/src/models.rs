@@ -56,32 +56,19 @@ impl TaskRow {
     /// Returns [`StoreError::Internal`] when a stored value breaks a rule,
     /// which only a write that bypassed the API can cause.
     pub fn into_domain(self) -> Result<StoredTask, StoreError> {
+        let id = self.id;
         let corrupt = |field: &str, message: String| {
-            StoreError::internal(format!("stored task {} has an invalid {field}: {message}", self.id))
+            StoreError::internal(format!("stored task {id} has an invalid {field}: {message}"))
         };
-        let app_id =
-            TaskAppId::parse(self.task_app_id.clone()).map_err(|error| corrupt("task_app_id", error.message))?;
-        let name = TaskName::parse(self.task_name.clone()).map_err(|error| corrupt("task_name", error.message))?;
-        let url = self
-            .task_url
-            .clone()
-            .map(TaskUrl::parse)
-            .transpose()
-            .map_err(|error| corrupt("task_url", error.message))?;
-        let owner_id = self
-            .owner_id
-            .clone()
-            .map(OwnerId::parse)
-            .transpose()
-            .map_err(|error| corrupt("owner_id", error.message))?;
-        let owner_name = self
-            .owner_name
-            .clone()
-            .map(OwnerName::parse)
-            .transpose()
-            .map_err(|error| corrupt("owner_name", error.message))?;
+        let app_id = TaskAppId::parse(self.task_app_id).map_err(|error| corrupt("task_app_id", error.message))?;
+        let name = TaskName::parse(self.task_name).map_err(|error| corrupt("task_name", error.message))?;
+        let url = self.task_url.map(TaskUrl::parse).transpose().map_err(|error| corrupt("task_url", error.message))?;
+        let owner_id =
+            self.owner_id.map(OwnerId::parse).transpose().map_err(|error| corrupt("owner_id", error.message))?;
+        let owner_name =
+            self.owner_name.map(OwnerName::parse).transpose().map_err(|error| corrupt("owner_name", error.message))?;
         Ok(StoredTask {
-            id: TaskId(self.id),
+            id: TaskId(id),
             key: TaskKey { project_id: ProjectId(self.project_id), app_id },
             fields: TaskFields {
                 name,

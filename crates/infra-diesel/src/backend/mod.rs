@@ -10,14 +10,13 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use domain::plan::BatchRefs;
 use domain::ports::ApplyError;
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
 use crate::models::{NodeRow, TaskRow};
 use crate::schema::{projects, tasks};
-use statements::{PgProjectLocks, SqliteProjectsByIds, SqliteTasksByKeys};
+use statements::{PgLockedProjects, SqliteProjectsByIds, SqliteTasksByKeys};
 
 mod statements;
 
@@ -147,11 +146,9 @@ pub(crate) trait Dialect: Connection + Sized {
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>;
 
-    /// Locks the batch's projects until the transaction ends.
-    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()>;
-
-    /// Loads `(id, organization_id)` of the projects with these ids.
-    fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>>;
+    /// Loads `(id, organization_id)` of the projects with these ids. With a
+    /// lock mode, first locks them until the transaction ends, in the same statement.
+    fn read_projects(&mut self, ids: &[i64], lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>>;
 
     /// Loads the stored rows of one project's tasks with these external ids.
     ///
@@ -177,14 +174,14 @@ impl Dialect for PgConnection {
         self.transaction(work)
     }
 
-    fn lock_projects(&mut self, refs: &BatchRefs, mode: WriteLock) -> QueryResult<()> {
-        let project_ids = refs.project_ids.iter().map(|id| id.get()).collect();
-        PgProjectLocks { exclusive: mode == WriteLock::Exclusive, project_ids }.execute(self)?;
-        Ok(())
-    }
-
-    fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
-        projects::table.filter(projects::id.eq_any(ids)).select((projects::id, projects::organization_id)).load(self)
+    fn read_projects(&mut self, ids: &[i64], lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>> {
+        match lock {
+            Some(mode) => PgLockedProjects { exclusive: mode == WriteLock::Exclusive, project_ids: ids }.load(self),
+            None => projects::table
+                .filter(projects::id.eq_any(ids))
+                .select((projects::id, projects::organization_id))
+                .load(self),
+        }
     }
 
     fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], lock: bool) -> QueryResult<Vec<TaskRow>> {
@@ -231,12 +228,8 @@ impl Dialect for SqliteConnection {
         self.immediate_transaction(work)
     }
 
-    fn lock_projects(&mut self, _refs: &BatchRefs, _mode: WriteLock) -> QueryResult<()> {
+    fn read_projects(&mut self, ids: &[i64], _lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>> {
         // BEGIN IMMEDIATE already holds the database-wide write lock.
-        Ok(())
-    }
-
-    fn load_projects(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
         SqliteProjectsByIds { ids: json_array(ids)? }.load(self)
     }
 

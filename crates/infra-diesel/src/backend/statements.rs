@@ -179,32 +179,43 @@ impl Query for SqliteProjectsByIds {
 
 impl<Conn> RunQueryDsl<Conn> for SqliteProjectsByIds {}
 
-/// PostgreSQL: the advisory locks of a write transaction on its projects, in
-/// project id order, taken in one statement.
+/// PostgreSQL: `(id, organization_id)` of a write transaction's projects,
+/// read after their advisory locks are taken, in project id order.
+///
+/// The locks are taken by a subquery in the `WHERE` clause that refers to no
+/// row, which PostgreSQL runs once before it scans `projects`. The rows come
+/// from the snapshot taken before the locks, which is enough because a
+/// project's id and organization never change.
 #[derive(Debug)]
-pub(crate) struct PgProjectLocks {
+pub(crate) struct PgLockedProjects<'q> {
     pub(crate) exclusive: bool,
-    pub(crate) project_ids: Vec<i64>,
+    pub(crate) project_ids: &'q [i64],
 }
 
-impl QueryFragment<Pg> for PgProjectLocks {
+impl QueryFragment<Pg> for PgLockedProjects<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT id, organization_id FROM projects WHERE id = ANY(");
+        out.push_bind_param::<Array<BigInt>, _>(self.project_ids)?;
         out.push_sql(if self.exclusive {
-            "SELECT count(pg_advisory_xact_lock(hashtextextended('leanmote.project', project_id))) "
+            ") AND (SELECT count(pg_advisory_xact_lock(hashtextextended('leanmote.project', project_id))) "
         } else {
-            "SELECT count(pg_advisory_xact_lock_shared(hashtextextended('leanmote.project', project_id))) "
+            ") AND (SELECT count(pg_advisory_xact_lock_shared(hashtextextended('leanmote.project', project_id))) "
         });
         out.push_sql("FROM (SELECT DISTINCT unnest(");
-        out.push_bind_param::<Array<BigInt>, _>(&self.project_ids)?;
-        out.push_sql(") AS project_id ORDER BY project_id) AS p");
+        out.push_bind_param::<Array<BigInt>, _>(self.project_ids)?;
+        out.push_sql(") AS project_id ORDER BY project_id) AS p) >= 0");
         Ok(())
     }
 }
 
 /// Cached by its SQL text: one statement per lock mode.
-impl QueryId for PgProjectLocks {
+impl QueryId for PgLockedProjects<'_> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Conn> RunQueryDsl<Conn> for PgProjectLocks {}
+impl Query for PgLockedProjects<'_> {
+    type SqlType = (BigInt, BigInt);
+}
+
+impl<Conn> RunQueryDsl<Conn> for PgLockedProjects<'_> {}

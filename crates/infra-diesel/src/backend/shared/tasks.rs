@@ -22,8 +22,7 @@ pub(crate) fn apply_batch(
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            conn.lock_projects(&refs, lock)?;
-            let snapshot = load_snapshot(conn, planner, &refs, lock == WriteLock::Shared)?;
+            let snapshot = load_snapshot(conn, planner, &refs, Some(lock))?;
             if lock == WriteLock::Shared && planner.moves_stored_task(&snapshot) {
                 return Err(TxError::NeedsExclusiveLock);
             }
@@ -50,7 +49,7 @@ pub(crate) fn apply_batch(
 pub(crate) fn plan_batch(conn: &mut Conn, planner: &BatchPlanner) -> Result<WritePlan, TxError> {
     conn.transaction(|conn| {
         let refs = planner.refs();
-        let snapshot = load_snapshot(conn, planner, &refs, false)?;
+        let snapshot = load_snapshot(conn, planner, &refs, None)?;
         planner.plan(&snapshot).map_err(TxError::Rejected)
     })
 }
@@ -82,22 +81,23 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 
 /// Reads everything the planner needs with a fixed number of set-based queries.
 ///
-/// With `lock_items`, the stored rows of the keys that the items write stay
-/// locked until the transaction ends (see [`WriteLock::Shared`]).
+/// With a lock mode, the first statement locks the batch's projects, and in
+/// [`WriteLock::Shared`] mode the stored rows of the keys that the items
+/// write stay locked too, until the transaction ends.
 fn load_snapshot(
     conn: &mut Conn,
     planner: &BatchPlanner,
     refs: &BatchRefs,
-    lock_items: bool,
+    lock: Option<WriteLock>,
 ) -> Result<Snapshot, TxError> {
     let mut snapshot = Snapshot::default();
     let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
-    let projects = conn.load_projects(&project_ids)?;
+    let projects = conn.read_projects(&project_ids, lock)?;
     snapshot.projects = projects.into_iter().map(|(project, organization)| (ProjectId(project), OrganizationId(organization))).collect();
 
     // Keys by project and by whether their rows are locked: a parent that is
     // only named is read without a lock, so batches naming one parent do not queue.
-    let item_keys = if lock_items { planner.item_keys() } else { BTreeSet::new() };
+    let item_keys = if lock == Some(WriteLock::Shared) { planner.item_keys() } else { BTreeSet::new() };
     let mut keys_by_project: BTreeMap<(i64, bool), Vec<&str>> = BTreeMap::new();
     for key in &refs.keys {
         let locked = item_keys.contains(key);
