@@ -133,7 +133,15 @@ impl CustomizeConnection<PgConn, diesel::r2d2::Error> for PgSession {
         // ancestor query's cost estimate passes `jit_above_cost` with a few hundred
         // ids. On PostgreSQL 15 with 500,000 tasks, compiling it took 10-40 ms,
         // and the query itself 3 ms (EXPLAIN ANALYZE, in docs/benchmarks.md).
-        conn.batch_execute("SET jit = off").map_err(diesel::r2d2::Error::QueryError)
+        //
+        // Prepared statements keep one generic plan. By default PostgreSQL plans
+        // again at each execution while it estimates a generic plan costlier,
+        // which it did for every statement with an array or many rows of
+        // parameters: planning took about a fifth of its CPU on one-task batches.
+        // The write path runs key lookups and upserts, whose plan does not depend
+        // on the values; task listings ask for custom plans (`with_custom_plans`).
+        conn.batch_execute("SET jit = off; SET plan_cache_mode = force_generic_plan")
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 

@@ -146,6 +146,10 @@ pub(crate) trait Dialect: Connection + Sized {
     where
         F: FnOnce(&mut Self) -> Result<T, TxError>;
 
+    /// Runs a read whose best plan depends on its parameters, such as a listing
+    /// of one project's tasks, with a plan made for those values.
+    fn with_custom_plans<T>(&mut self, read: impl FnOnce(&mut Self) -> QueryResult<T>) -> QueryResult<T>;
+
     /// Loads `(id, organization_id)` of the projects with these ids. With a
     /// lock mode, first locks them until the transaction ends, in the same statement.
     fn read_projects(&mut self, ids: &[i64], lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>>;
@@ -172,6 +176,15 @@ impl Dialect for PgConnection {
         F: FnOnce(&mut Self) -> Result<T, TxError>,
     {
         self.transaction(work)
+    }
+
+    fn with_custom_plans<T>(&mut self, read: impl FnOnce(&mut Self) -> QueryResult<T>) -> QueryResult<T> {
+        // The session forces generic plans (see `PgSession`); a generic plan of a
+        // listing cannot tell a project of 10 tasks from one of 100,000.
+        self.transaction(|conn| {
+            conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
+            read(conn)
+        })
     }
 
     fn read_projects(&mut self, ids: &[i64], lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>> {
@@ -226,6 +239,11 @@ impl Dialect for SqliteConnection {
         // A deferred transaction that reads first fails at once with SQLITE_BUSY when it
         // later needs to write while another process writes; IMMEDIATE waits instead.
         self.immediate_transaction(work)
+    }
+
+    fn with_custom_plans<T>(&mut self, read: impl FnOnce(&mut Self) -> QueryResult<T>) -> QueryResult<T> {
+        // SQLite has no plan cache mode to change.
+        read(self)
     }
 
     fn read_projects(&mut self, ids: &[i64], _lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>> {

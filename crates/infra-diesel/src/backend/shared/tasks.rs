@@ -75,7 +75,8 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
     if let Some(app_id) = &filter.app_id {
         query = query.filter(tasks::task_app_id.eq(app_id));
     }
-    let rows: Vec<TaskRow> = query.order(tasks::id).limit(i64::from(filter.limit)).select(TaskRow::as_select()).load(conn)?;
+    let query = query.order(tasks::id).limit(i64::from(filter.limit)).select(TaskRow::as_select());
+    let rows: Vec<TaskRow> = conn.with_custom_plans(|conn| query.load(conn))?;
     Ok(rows.into_iter().map(TaskRow::into_domain).collect::<Result<_, _>>()?)
 }
 
