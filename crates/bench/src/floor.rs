@@ -1,59 +1,22 @@
 //! The floor: the same rows written straight to the database through diesel,
 //! with the same transaction sizes and concurrency, and no HTTP, JSON or validation.
+//!
+//! It writes with the service's own upsert statement and session settings
+//! (`infra_diesel::floor`), so that the service gains nothing from a better
+//! statement than the floor's.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
-use infra_diesel::schema::tasks;
+use infra_diesel::floor::{self as service, NewTaskRow, StoredTime};
 
 use crate::cpu::CpuSampler;
 use crate::data::{Batch, DataSet, Mode};
 use crate::stats::Measure;
-
-/// A task row as the service writes it.
-#[derive(Insertable)]
-#[diesel(table_name = tasks, treat_none_as_default_value = false)]
-struct Row<'a> {
-    project_id: i64,
-    task_app_id: &'a str,
-    task_name: &'a str,
-    task_url: Option<&'a str>,
-    owner_id: Option<&'a str>,
-    owner_name: Option<&'a str>,
-    parent_task_id: Option<i64>,
-    created_at: NaiveDateTime,
-    inserted_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    insert_token: i64,
-}
-
-/// One multi-row upsert with the service's conflict target and update list.
-/// A macro, because diesel's multi-row upsert needs a concrete backend.
-macro_rules! upsert {
-    ($conn:expr, $rows:expr) => {
-        diesel::insert_into(tasks::table)
-            .values($rows)
-            .on_conflict((tasks::project_id, tasks::task_app_id))
-            .do_update()
-            .set((
-                tasks::task_name.eq(excluded(tasks::task_name)),
-                tasks::task_url.eq(excluded(tasks::task_url)),
-                tasks::owner_id.eq(excluded(tasks::owner_id)),
-                tasks::owner_name.eq(excluded(tasks::owner_name)),
-                tasks::parent_task_id.eq(excluded(tasks::parent_task_id)),
-                tasks::created_at.eq(excluded(tasks::created_at)),
-                tasks::updated_at.eq(excluded(tasks::updated_at)),
-            ))
-            .returning((tasks::id, tasks::task_app_id))
-            .get_results::<(i64, String)>($conn)
-    };
-}
 
 /// The rows and settings of one floor case.
 pub struct Case<'a> {
@@ -72,29 +35,51 @@ pub fn run_sqlite(path: &str, case: &Case<'_>) -> anyhow::Result<Measure> {
     let write_lock = tokio::sync::Mutex::new(());
     let connect = || -> anyhow::Result<SqliteConnection> {
         let mut conn = SqliteConnection::establish(path)?;
-        // The service's pragmas (infra-diesel's db.rs); the file is already in WAL mode.
-        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        // The service's pragmas; the file is already in WAL mode.
+        conn.batch_execute(&service::sqlite_session_settings(5000))?;
         Ok(conn)
     };
-    let write = |conn: &mut SqliteConnection, rows: &[Row<'_>]| {
+    let write = |conn: &mut SqliteConnection, rows: &[NewTaskRow<'_>]| {
         let _turn = write_lock.blocking_lock();
-        conn.immediate_transaction(|conn| upsert!(conn, rows))
+        conn.immediate_transaction(|conn| upsert_chunks(conn, rows, service::upsert_sqlite))
     };
     drive(case, connect, write)
 }
 
 /// Writes the case to PostgreSQL: plain transactions, one connection per worker.
 pub fn run_postgres(url: &str, case: &Case<'_>) -> anyhow::Result<Measure> {
-    let connect = || -> anyhow::Result<PgConnection> { Ok(PgConnection::establish(url)?) };
-    let write = |conn: &mut PgConnection, rows: &[Row<'_>]| conn.transaction(|conn| upsert!(conn, rows));
+    let connect = || -> anyhow::Result<PgConnection> {
+        let mut conn = PgConnection::establish(url)?;
+        conn.batch_execute(service::PG_SESSION_SETTINGS)?;
+        Ok(conn)
+    };
+    let write = |conn: &mut PgConnection, rows: &[NewTaskRow<'_>]| {
+        conn.transaction(|conn| upsert_chunks(conn, rows, service::upsert_postgres))
+    };
     drive(case, connect, write)
+}
+
+/// Returned columns of the service's upsert: id, project id, external id, insert token.
+type Returned = Vec<(i64, i64, String, i64)>;
+
+/// Upserts `rows` in the service's chunk size.
+fn upsert_chunks<C>(
+    conn: &mut C,
+    rows: &[NewTaskRow<'_>],
+    upsert: fn(&mut C, &[NewTaskRow<'_>]) -> QueryResult<Returned>,
+) -> QueryResult<Returned> {
+    let mut returned = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(service::UPSERT_CHUNK_ROWS) {
+        returned.extend(upsert(conn, chunk)?);
+    }
+    Ok(returned)
 }
 
 fn drive<C, Connect, Write>(case: &Case<'_>, connect: Connect, write: Write) -> anyhow::Result<Measure>
 where
     C: Send,
     Connect: Fn() -> anyhow::Result<C> + Sync,
-    Write: Fn(&mut C, &[Row<'_>]) -> QueryResult<Vec<(i64, String)>> + Sync,
+    Write: Fn(&mut C, &[NewTaskRow<'_>]) -> QueryResult<Returned> + Sync,
 {
     let mut connections = (0..case.concurrency).map(|_| connect()).collect::<anyhow::Result<Vec<C>>>()?;
     let next = AtomicUsize::new(0);
@@ -154,13 +139,13 @@ fn write_batch<'a, C, Write>(
     conn: &mut C,
     case: &'a Case<'a>,
     batch: Batch,
-    rows: &mut Vec<Row<'a>>,
+    rows: &mut Vec<NewTaskRow<'a>>,
     write: &Write,
 ) -> anyhow::Result<()>
 where
-    Write: Fn(&mut C, &[Row<'_>]) -> QueryResult<Vec<(i64, String)>>,
+    Write: Fn(&mut C, &[NewTaskRow<'_>]) -> QueryResult<Returned>,
 {
-    let now = chrono::Utc::now().naive_utc();
+    let now = StoredTime(chrono::Utc::now().naive_utc());
     let insert_token: i64 = rand::random();
     rows.clear();
     for task in &case.data.tasks[batch.start..batch.end] {
@@ -171,7 +156,7 @@ where
                 id => Some(id),
             },
         };
-        rows.push(Row {
+        rows.push(NewTaskRow {
             project_id: case.project_id,
             task_app_id: &task.app_id,
             task_name: &task.names[case.mode.index()],
@@ -179,17 +164,18 @@ where
             owner_id: Some(&task.owner_id),
             owner_name: Some(&task.owner_name),
             parent_task_id,
-            created_at: task.created_at,
+            created_at: StoredTime(task.created_at),
             inserted_at: now,
             updated_at: now,
             insert_token,
+            source_updated_at: None,
         });
     }
     let returned = write(conn, rows)?;
     if returned.len() != batch.end - batch.start {
         bail!("the upsert returned {} rows for {} tasks", returned.len(), batch.end - batch.start);
     }
-    for (id, app_id) in returned {
+    for (id, _, app_id, _) in returned {
         let index = task_index(&app_id).with_context(|| format!("unexpected task_app_id {app_id:?}"))?;
         case.ids[index].store(id, Ordering::Release);
     }

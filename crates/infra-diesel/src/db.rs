@@ -115,13 +115,29 @@ struct SqlitePragmas {
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // WAL mode is stored in the file by `enable_wal` before the pool opens.
-        let pragmas = format!(
-            "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            self.busy_timeout_ms
-        );
-        conn.batch_execute(&pragmas).map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&sqlite_session_settings(self.busy_timeout_ms)).map_err(diesel::r2d2::Error::QueryError)
     }
 }
+
+/// The pragmas of every SQLite connection of the service, as one batch of statements.
+pub fn sqlite_session_settings(busy_timeout_ms: u128) -> String {
+    format!("PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+}
+
+/// The settings of every PostgreSQL session of the service, as one batch of statements.
+///
+/// JIT compilation pays off for long analytic queries only. The recursive
+/// ancestor query's cost estimate passes `jit_above_cost` with a few hundred
+/// ids. On PostgreSQL 15 with 500,000 tasks, compiling it took 10-40 ms, and
+/// the query itself 3 ms (EXPLAIN ANALYZE, in `docs/benchmarks.md`).
+///
+/// Prepared statements keep one generic plan. By default PostgreSQL plans
+/// again at each execution while it estimates a generic plan costlier, which
+/// it did for every statement with an array or many rows of parameters:
+/// planning took about a fifth of its CPU on one-task batches. The write path
+/// runs key lookups and upserts, whose plan does not depend on the values;
+/// task listings ask for custom plans (`Dialect::with_custom_plans`).
+pub const PG_SESSION_SETTINGS: &str = "SET jit = off; SET plan_cache_mode = force_generic_plan";
 
 /// Session settings applied to every pooled PostgreSQL connection.
 #[derive(Debug)]
@@ -129,19 +145,7 @@ struct PgSession;
 
 impl CustomizeConnection<PgConn, diesel::r2d2::Error> for PgSession {
     fn on_acquire(&self, conn: &mut PgConn) -> Result<(), diesel::r2d2::Error> {
-        // JIT compilation pays off for long analytic queries only. The recursive
-        // ancestor query's cost estimate passes `jit_above_cost` with a few hundred
-        // ids. On PostgreSQL 15 with 500,000 tasks, compiling it took 10-40 ms,
-        // and the query itself 3 ms (EXPLAIN ANALYZE, in docs/benchmarks.md).
-        //
-        // Prepared statements keep one generic plan. By default PostgreSQL plans
-        // again at each execution while it estimates a generic plan costlier,
-        // which it did for every statement with an array or many rows of
-        // parameters: planning took about a fifth of its CPU on one-task batches.
-        // The write path runs key lookups and upserts, whose plan does not depend
-        // on the values; task listings ask for custom plans (`with_custom_plans`).
-        conn.batch_execute("SET jit = off; SET plan_cache_mode = force_generic_plan")
-            .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(PG_SESSION_SETTINGS).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 

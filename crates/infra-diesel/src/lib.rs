@@ -7,6 +7,8 @@
 mod backend;
 mod db;
 mod error;
+#[cfg(feature = "bench")]
+pub mod floor;
 mod models;
 mod pg_pool;
 mod ports;

@@ -18,7 +18,7 @@ use crate::models::{NodeRow, TaskRow};
 use crate::schema::{projects, tasks};
 use statements::{PgLockedProjects, SqliteProjectsByIds, SqliteTasksByKeys};
 
-mod statements;
+pub(crate) mod statements;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
