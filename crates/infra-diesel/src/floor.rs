@@ -1,4 +1,4 @@
-//! What the benchmark's floor shares with the service, so that the floor
+//! The parts of the service that the benchmark's floor shares, so that the floor
 //! writes rows exactly as the service does: the task upsert statement, its
 //! row and timestamp types, and the session settings.
 
