@@ -248,10 +248,22 @@ impl Dialect for SqliteConnection {
 
     fn read_projects(&mut self, ids: &[i64], _lock: Option<WriteLock>) -> QueryResult<Vec<(i64, i64)>> {
         // BEGIN IMMEDIATE already holds the database-wide write lock.
+        if let [id] = ids {
+            // One project, the usual case: a plain key lookup is cheaper than a JSON table.
+            return projects::table.find(id).select((projects::id, projects::organization_id)).load(self);
+        }
         SqliteProjectsByIds { ids: json_array(ids)? }.load(self)
     }
 
     fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], _lock: bool) -> QueryResult<Vec<TaskRow>> {
+        if let [app_id] = app_ids {
+            // A one-task batch: a plain key lookup is cheaper than a JSON table.
+            return tasks::table
+                .filter(tasks::project_id.eq(project_id))
+                .filter(tasks::task_app_id.eq(app_id))
+                .select(TaskRow::as_select())
+                .load(self);
+        }
         SqliteTasksByKeys { project_id, app_ids: json_array(app_ids)? }.load(self)
     }
 
