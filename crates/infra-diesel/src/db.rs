@@ -9,10 +9,11 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use domain::StoreError;
-use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::error::{join_error, pool_error};
 use crate::pg_pool::{PgConn, PgManager};
+use crate::sqlite_writer::SqliteWriter;
 
 /// Database backend and location named by a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +86,8 @@ pub(crate) enum Pools {
 
 /// Handle on the database: a pool, and an in-process queue of writers.
 ///
-/// On SQLite the queue is a fair write lock, so that writers queue in order
-/// instead of spinning on SQLite's busy handler.
+/// On SQLite the queue is one writer thread ([`SqliteWriter`]), so that
+/// writers queue in order instead of spinning on SQLite's busy handler.
 ///
 /// On PostgreSQL it lets at most one connection fewer than the pool's size
 /// write at once. A write may wait on a project lock while it holds its
@@ -99,7 +100,8 @@ pub(crate) enum Pools {
 #[derive(Clone)]
 pub struct Database {
     pub(crate) pools: Pools,
-    write_lock: Arc<Mutex<()>>,
+    /// Present on SQLite only.
+    sqlite_writer: Option<Arc<SqliteWriter>>,
     pg_writers: Arc<Semaphore>,
 }
 
@@ -170,9 +172,15 @@ impl Database {
             }
             DatabaseTarget::Sqlite(path) => Pools::Sqlite(open_sqlite(&path, options)?),
         };
+        let sqlite_writer = match pools {
+            Pools::Sqlite(_) => {
+                Some(Arc::new(SqliteWriter::start().context("failed to start the SQLite writer thread")?))
+            }
+            Pools::Postgres(_) => None,
+        };
         // At least one writer, even on a pool of one connection.
         let writers = options.max_size.saturating_sub(1).max(1) as usize;
-        Ok(Self { pools, write_lock: Arc::new(Mutex::new(())), pg_writers: Arc::new(Semaphore::new(writers)) })
+        Ok(Self { pools, sqlite_writer, pg_writers: Arc::new(Semaphore::new(writers)) })
     }
 
     /// Returns "postgres" or "sqlite", for logs.
@@ -213,24 +221,20 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Pools) -> Result<T, StoreError> + Send + 'static,
     {
-        let guard = match self.pools {
-            Pools::Sqlite(_) => WriteTurn::Lock(Arc::clone(&self.write_lock).lock_owned().await),
-            Pools::Postgres(_) => {
-                let permit = tokio::time::timeout(WRITE_QUEUE_TIMEOUT, Arc::clone(&self.pg_writers).acquire_owned())
-                    .await
-                    .map_err(|_| {
-                        let message =
-                            format!("no turn among the database writers within {} s", WRITE_QUEUE_TIMEOUT.as_secs());
-                        StoreError::Unavailable(message.into())
-                    })?
-                    .map_err(|_| StoreError::internal("the writers' queue was closed"))?;
-                WriteTurn::Permit(permit)
-            }
-        };
         let pools = self.pools.clone();
+        if let Some(writer) = &self.sqlite_writer {
+            return writer.run(move || work(&pools)).await;
+        }
+        let permit = tokio::time::timeout(WRITE_QUEUE_TIMEOUT, Arc::clone(&self.pg_writers).acquire_owned())
+            .await
+            .map_err(|_| {
+                let message = format!("no turn among the database writers within {} s", WRITE_QUEUE_TIMEOUT.as_secs());
+                StoreError::Unavailable(message.into())
+            })?
+            .map_err(|_| StoreError::internal("the writers' queue was closed"))?;
         tokio::task::spawn_blocking(move || {
             let result = work(&pools);
-            drop(guard);
+            drop(permit);
             result
         })
         .await
@@ -254,13 +258,6 @@ impl Database {
             Pools::Sqlite(pool) => take(pool),
         }
     }
-}
-
-/// A writer's turn, held until its work ends.
-#[expect(dead_code, reason = "never read: dropping the guard or permit ends the turn")]
-enum WriteTurn {
-    Lock(OwnedMutexGuard<()>),
-    Permit(OwnedSemaphorePermit),
 }
 
 fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool> {

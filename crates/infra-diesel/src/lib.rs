@@ -13,6 +13,7 @@ mod models;
 mod pg_pool;
 mod ports;
 pub mod schema;
+mod sqlite_writer;
 mod stored_time;
 #[cfg(feature = "test-support")]
 pub mod testing;
