@@ -1,11 +1,11 @@
 //! SQLite's single writer: one thread that runs every write, in arrival order.
 //!
-//! SQLite lets one transaction write at a time. Writers used to queue on an
-//! async lock and then move to tokio's blocking pool, so the lock passed from
-//! one writer to the next through an actix worker and a fresh blocking
-//! thread, and the database sat idle between transactions. A dedicated
-//! thread takes the next write as soon as the previous one commits, and
-//! queued writers hold no thread while they wait.
+//! SQLite lets one transaction write at a time. With an async lock in front
+//! of tokio's blocking pool, the lock passes from one writer to the next
+//! through an actix worker and a new blocking thread. The database then sits
+//! idle between transactions. A dedicated thread takes the next write as
+//! soon as the previous one commits, and queued writers hold no thread while
+//! they wait.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
