@@ -3,10 +3,11 @@
 //!
 //! diesel's query builder never caches an upsert (`DO UPDATE` marks the whole
 //! statement unsafe to cache), nor an `IN` list on SQLite, nor `sql_query`.
-//! These statements were parsed and planned again in every transaction,
-//! which the profiles in `docs/benchmarks.md` showed as the largest cost of
-//! small batches. Each type below renders the same SQL for the same shape of
-//! input, and diesel keys its cache on that text.
+//! Built that way, these statements were parsed and planned again in every
+//! transaction (see the profiles in `docs/benchmarks.md`). Each type below
+//! renders the same SQL for the same shape of input. diesel keys its cache
+//! on the type when the SQL never changes (`HAS_STATIC_QUERY_ID`), and on
+//! the SQL text otherwise.
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
