@@ -109,6 +109,17 @@ impl TestDatabase {
         columns.into_iter().map(|column| column.name).collect()
     }
 
+    /// Returns the admin use cases on this database, with the system clock.
+    pub fn admin(&self) -> domain::admin::Admin {
+        let database = std::sync::Arc::new(self.database.clone());
+        domain::admin::Admin {
+            organizations: database.clone(),
+            projects: database.clone(),
+            tokens: database,
+            clock: std::sync::Arc::new(domain::clock::SystemClock),
+        }
+    }
+
     /// Returns the number of idempotency keys claimed or completed, so that a test
     /// can wait until a request has claimed its key.
     ///

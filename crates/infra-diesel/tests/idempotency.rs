@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::admin::{Admin, ProjectSpec};
+use domain::admin::ProjectSpec;
 use domain::auth::{Caller, Scope};
 use domain::clock::{Clock, SystemClock};
 use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, IdempotencyStore, Receipt};
@@ -24,12 +24,7 @@ struct Setup {
 async fn setup(test: TestDatabase) -> Setup {
     let database = Arc::new(test.database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admin = Admin {
-        organizations: database.clone(),
-        projects: database.clone(),
-        tokens: database.clone(),
-        clock: clock.clone(),
-    };
+    let admin = test.admin();
     let organization = admin.create_organization("Acme").await.unwrap();
     let spec = ProjectSpec {
         organization_id: organization.id,

@@ -25,12 +25,7 @@ struct Fixture {
 async fn fixture(test: TestDatabase) -> Fixture {
     let database = Arc::new(test.database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admin = Admin {
-        organizations: database.clone(),
-        projects: database.clone(),
-        tokens: database.clone(),
-        clock: clock.clone(),
-    };
+    let admin = test.admin();
     let organization = admin.create_organization("Acme").await.unwrap();
     let spec = ProjectSpec {
         organization_id: organization.id,
