@@ -314,13 +314,7 @@ macro_rules! on_backend {
         match $pools {
             $crate::db::Pools::Postgres(pool) => $crate::db::checkout(pool)
                 .map_err($crate::backend::TxError::from)
-                .and_then(|mut conn| {
-                    let result = $crate::backend::pg::$function(&mut conn, $($argument),*);
-                    if let Err($crate::backend::TxError::Query(error)) = &result {
-                        conn.note_error(error);
-                    }
-                    result
-                }),
+                .and_then(|mut conn| $crate::backend::pg::$function(&mut conn, $($argument),*)),
             $crate::db::Pools::Sqlite(pool) => $crate::db::checkout(pool)
                 .map_err($crate::backend::TxError::from)
                 .and_then(|mut conn| $crate::backend::sqlite::$function(&mut conn, $($argument),*)),

@@ -5,15 +5,16 @@
 //! token lookup and a write per request, that added two round trips to each
 //! one-task batch: the ping took 12% of the server's CPU in a profile of
 //! that case. A connection that was returned within [`RECENTLY_USED`] skips
-//! the ping. A connection that has been idle for longer, or whose last
-//! statement failed because the connection was lost, is checked or dropped.
+//! the ping; one that has been idle for longer is checked. A connection whose
+//! session was lost fails its next statement, and diesel then reports it
+//! broken (libpq no longer knows its transaction status), so the pool drops
+//! it on return instead of handing it out again.
 
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
 use diesel::r2d2::{ConnectionManager, ManageConnection};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// How long after its return a connection is handed out again without a ping.
 const RECENTLY_USED: Duration = Duration::from_millis(500);
@@ -22,20 +23,6 @@ const RECENTLY_USED: Duration = Duration::from_millis(500);
 pub(crate) struct PgConn {
     conn: PgConnection,
     returned_at: Option<Instant>,
-    lost: bool,
-}
-
-impl PgConn {
-    /// Marks the connection as lost when `error` shows that the server is
-    /// gone, so that the pool drops it instead of handing it out again.
-    pub(crate) fn note_error(&mut self, error: &DieselError) {
-        if matches!(
-            error,
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
-        ) {
-            self.lost = true;
-        }
-    }
 }
 
 impl Deref for PgConn {
@@ -68,7 +55,7 @@ impl ManageConnection for PgManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<PgConn, Self::Error> {
-        Ok(PgConn { conn: self.inner.connect()?, returned_at: None, lost: false })
+        Ok(PgConn { conn: self.inner.connect()?, returned_at: None })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), Self::Error> {
@@ -81,6 +68,6 @@ impl ManageConnection for PgManager {
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         // r2d2 calls this once each time a connection returns to the pool.
         conn.returned_at = Some(Instant::now());
-        conn.lost || self.inner.has_broken(&mut conn.conn)
+        self.inner.has_broken(&mut conn.conn)
     }
 }

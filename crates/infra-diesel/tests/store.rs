@@ -619,3 +619,41 @@ async fn postgres_large_batches_from_several_instances() {
         assert!(processed.iter().all(|item| item.action == TaskAction::Created), "batch {index}");
     }
 }
+
+/// When PostgreSQL ends the pool's sessions (a restart, a failover), a
+/// connection used moments ago skips the checkout ping, so a statement may
+/// fail on it once. The pool must then drop that connection instead of
+/// handing it out again: at most one failure per pooled connection, then
+/// reads succeed. A single read runs outside a transaction, so this checks
+/// diesel's own report of a lost session, not a failed rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lost_connections_are_dropped() {
+    use diesel::{Connection, RunQueryDsl};
+
+    let Some(test) = TestDatabase::postgres().await else { return };
+    let url = test.url.clone();
+    let fixture = fixture(test).await;
+    let created = fixture.ingest(vec![task(fixture.project, "READ-ME")]).await.unwrap();
+    let id = created[0].task_id.expect("a stored task");
+    let read = || fixture.test.database.find_task(id);
+    read().await.unwrap();
+
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .unwrap();
+
+    let pool_size = infra_diesel::PoolOptions::default().max_size as usize;
+    let mut failures = 0;
+    while let Err(error) = read().await {
+        failures += 1;
+        assert!(failures <= pool_size, "{failures} reads failed, the last with {error:?}");
+    }
+    for index in 0..10 {
+        let outcome = read().await;
+        assert!(outcome.is_ok(), "read {index} after recovery: {outcome:?}");
+    }
+}
