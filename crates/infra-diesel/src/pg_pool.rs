@@ -7,7 +7,7 @@
 //! that case. A connection that was returned within [`RECENTLY_USED`] skips
 //! the ping; one that has been idle for longer is checked. A connection whose
 //! session was lost fails its next statement, and diesel then reports it
-//! broken (libpq no longer knows its transaction status), so the pool drops
+//! broken (libpq reports its transaction status as unknown), so the pool drops
 //! it on return instead of handing it out again.
 
 use std::ops::{Deref, DerefMut};
