@@ -120,6 +120,34 @@ impl TestDatabase {
         }
     }
 
+    /// Returns the task ingestion use case on this database, with the system clock.
+    pub fn ingestion(&self) -> domain::ingest::TaskIngestion {
+        domain::ingest::TaskIngestion::new(
+            std::sync::Arc::new(self.database.clone()),
+            std::sync::Arc::new(domain::clock::SystemClock),
+        )
+    }
+
+    /// Creates the organization "Acme" and its project `app_id` (named the
+    /// same), and returns their ids.
+    ///
+    /// # Panics
+    /// Panics when storage fails or the project already exists.
+    pub async fn acme_project(&self, app_id: &str) -> (domain::OrganizationId, domain::ProjectId) {
+        let admin = self.admin();
+        let organization = admin.create_organization("Acme").await.expect("create the organization");
+        let spec = domain::admin::ProjectSpec {
+            organization_id: organization.id,
+            app_id: app_id.into(),
+            name: app_id.into(),
+            active: true,
+            created_at: None,
+        };
+        let (project, action) = admin.upsert_project(spec).await.expect("create the project");
+        assert_eq!(action, domain::task::Action::Created, "the project is new");
+        (organization.id, project.id)
+    }
+
     /// Returns the number of idempotency keys claimed or completed, so that a test
     /// can wait until a request has claimed its key.
     ///

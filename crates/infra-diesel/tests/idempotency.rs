@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::admin::ProjectSpec;
 use domain::auth::{Caller, Scope};
-use domain::clock::{Clock, SystemClock};
 use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, IdempotencyStore, Receipt};
 use domain::ingest::{ProcessedTask, TaskIngestion};
 use domain::input::{FieldInput, TaskInput};
@@ -22,25 +20,15 @@ struct Setup {
 
 /// Creates one organization with one project, and two tokens on it.
 async fn setup(test: TestDatabase) -> Setup {
-    let database = Arc::new(test.database.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (organization, project) = test.acme_project("B").await;
     let admin = test.admin();
-    let organization = admin.create_organization("Acme").await.unwrap();
-    let spec = ProjectSpec {
-        organization_id: organization.id,
-        app_id: "B".into(),
-        name: "B".into(),
-        active: true,
-        created_at: None,
-    };
-    let (project, _) = admin.upsert_project(spec).await.unwrap();
     let mut callers = Vec::new();
     for (label, seed) in [("first", 1u8), ("second", 2)] {
-        let (token_id, _) = admin.create_token(label, vec![organization.id], None, [seed; 32]).await.unwrap();
-        callers.push(Caller { token_id, label: label.into(), scope: Scope::new([organization.id]) });
+        let (token_id, _) = admin.create_token(label, vec![organization], None, [seed; 32]).await.unwrap();
+        callers.push(Caller { token_id, label: label.into(), scope: Scope::new([organization]) });
     }
     let callers = callers.try_into().unwrap_or_else(|_| unreachable!("two callers"));
-    Setup { ingestion: TaskIngestion::new(database, clock), callers, project: project.id, test }
+    Setup { ingestion: test.ingestion(), callers, project, test }
 }
 
 fn task(project: ProjectId, app_id: &str, name: &str) -> TaskInput {

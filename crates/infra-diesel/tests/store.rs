@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use domain::admin::{Admin, ProjectSpec};
 use domain::auth::{Authenticator, Caller, Scope};
-use domain::clock::{Clock, SystemClock};
+use domain::clock::SystemClock;
 use domain::ingest::{IngestError, ProcessedTask, TaskIngestion};
 use domain::input::{FieldInput, TaskInput};
 use domain::outcome::TaskAction;
@@ -23,21 +23,9 @@ struct Fixture {
 }
 
 async fn fixture(test: TestDatabase) -> Fixture {
-    let database = Arc::new(test.database.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admin = test.admin();
-    let organization = admin.create_organization("Acme").await.unwrap();
-    let spec = ProjectSpec {
-        organization_id: organization.id,
-        app_id: "BOARD".into(),
-        name: "Board".into(),
-        active: true,
-        created_at: None,
-    };
-    let (project, action) = admin.upsert_project(spec).await.unwrap();
-    assert_eq!(action, Action::Created);
-    let caller = Caller { token_id: TokenId(1), label: "test".into(), scope: Scope::new([organization.id]) };
-    Fixture { ingestion: TaskIngestion::new(database, clock), admin, caller, project: project.id, test }
+    let (organization, project) = test.acme_project("BOARD").await;
+    let caller = Caller { token_id: TokenId(1), label: "test".into(), scope: Scope::new([organization]) };
+    Fixture { ingestion: test.ingestion(), admin: test.admin(), caller, project, test }
 }
 
 fn task(project: ProjectId, app_id: &str) -> TaskInput {
