@@ -18,6 +18,31 @@ use diesel::{QueryResult, RunQueryDsl};
 use crate::models::NewTaskRow;
 use crate::stored_time::StoredTime;
 
+/// Implements the traits that let diesel run a statement type and cache it:
+/// keyed by the type when its SQL never changes, by its SQL text otherwise.
+macro_rules! statement {
+    ($name:ty, keyed by type, returns $sql_type:ty) => {
+        impl QueryId for $name {
+            type QueryId = Self;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+        statement!(@query $name, $sql_type);
+    };
+    ($name:ty, keyed by text, returns $sql_type:ty) => {
+        impl QueryId for $name {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+        statement!(@query $name, $sql_type);
+    };
+    (@query $name:ty, $sql_type:ty) => {
+        impl Query for $name {
+            type SqlType = $sql_type;
+        }
+        impl<Conn> RunQueryDsl<Conn> for $name {}
+    };
+}
+
 /// Rows per multi-row upsert: 500 rows of 12 columns stay well below the bind
 /// parameter limits of SQLite (32,766) and PostgreSQL (65,535).
 pub(crate) const UPSERT_CHUNK_ROWS: usize = 500;
@@ -91,17 +116,8 @@ macro_rules! task_upsert_fragment {
 task_upsert_fragment!(Pg);
 task_upsert_fragment!(Sqlite);
 
-/// Cached by its SQL text, which depends on the row count only.
-impl QueryId for TaskUpsert<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for TaskUpsert<'_> {
-    type SqlType = (BigInt, BigInt, Text, BigInt);
-}
-
-impl<Conn> RunQueryDsl<Conn> for TaskUpsert<'_> {}
+// Cached by its SQL text, which depends on the row count only.
+statement!(TaskUpsert<'_>, keyed by text, returns (BigInt, BigInt, Text, BigInt));
 
 /// SQL types of the columns a [`crate::models::TaskRow`] reads, in field order.
 type TaskRowSql = (
@@ -142,16 +158,7 @@ impl QueryFragment<Sqlite> for SqliteTasksByKeys {
     }
 }
 
-impl QueryId for SqliteTasksByKeys {
-    type QueryId = Self;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for SqliteTasksByKeys {
-    type SqlType = TaskRowSql;
-}
-
-impl<Conn> RunQueryDsl<Conn> for SqliteTasksByKeys {}
+statement!(SqliteTasksByKeys, keyed by type, returns TaskRowSql);
 
 /// SQLite: `(id, organization_id)` of the projects whose ids are in a JSON array.
 #[derive(Debug)]
@@ -169,16 +176,7 @@ impl QueryFragment<Sqlite> for SqliteProjectsByIds {
     }
 }
 
-impl QueryId for SqliteProjectsByIds {
-    type QueryId = Self;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for SqliteProjectsByIds {
-    type SqlType = (BigInt, BigInt);
-}
-
-impl<Conn> RunQueryDsl<Conn> for SqliteProjectsByIds {}
+statement!(SqliteProjectsByIds, keyed by type, returns (BigInt, BigInt));
 
 /// PostgreSQL: `(id, organization_id)` of a write transaction's projects,
 /// read after their advisory locks are taken, in project id order.
@@ -209,14 +207,5 @@ impl QueryFragment<Pg> for PgLockedProjects<'_> {
     }
 }
 
-/// Cached by its SQL text: one statement per lock mode.
-impl QueryId for PgLockedProjects<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for PgLockedProjects<'_> {
-    type SqlType = (BigInt, BigInt);
-}
-
-impl<Conn> RunQueryDsl<Conn> for PgLockedProjects<'_> {}
+// Cached by its SQL text: one statement per lock mode.
+statement!(PgLockedProjects<'_>, keyed by text, returns (BigInt, BigInt));
