@@ -200,7 +200,7 @@ impl ApiClient {
     /// `None` when the server does not report it.
     ///
     /// # Errors
-    /// Returns an error when the server cannot be reached or answers with a status other than 200.
+    /// Returns an error when the server cannot be reached or responds with a status other than 200.
     pub async fn metric(&self, name: &str) -> anyhow::Result<Option<f64>> {
         let response = self.http.get(format!("{}/metrics", self.base_url)).send().await?.error_for_status()?;
         let text = response.text().await?;

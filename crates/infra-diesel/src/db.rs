@@ -121,7 +121,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
-/// The pragmas of every SQLite connection of the service, as one batch of statements.
+/// Returns the pragmas of every SQLite connection of the service, as one batch of statements.
 pub fn sqlite_session_settings(busy_timeout_ms: u128) -> String {
     format!("PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
 }
@@ -271,7 +271,7 @@ fn open_sqlite(path: &Path, options: &PoolOptions) -> anyhow::Result<SqlitePool>
         .max_size(options.max_size)
         .connection_timeout(options.acquire_timeout)
         .connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: options.sqlite_busy_timeout.as_millis() }))
-        // A SQLite connection is a file handle that cannot be lost like a socket,
+        // A SQLite connection is an open local file with no server session to lose,
         // so the pool's `SELECT 1` before each checkout would only cost time.
         .test_on_check_out(false)
         .build(ConnectionManager::<SqliteConnection>::new(url))

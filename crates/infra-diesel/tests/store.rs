@@ -558,7 +558,8 @@ infra_diesel::backend_tests!(
 /// Three instances on one PostgreSQL server each write seven batches of 1000
 /// new tasks at once. The locks of a batch must not grow with its size: an
 /// advisory lock per key took 21,000 entries of the server's shared lock
-/// table, whose default size ends near 12,000 ("out of shared memory").
+/// table, which overflowed between 12,000 and 20,000 with the default
+/// settings here ("out of shared memory").
 ///
 /// Another session holds an uncommitted row under the last key of each batch,
 /// so that every batch waits in its insert, with its locks taken, until all

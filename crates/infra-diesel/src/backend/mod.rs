@@ -33,7 +33,7 @@ pub(crate) enum TxError {
     /// not allow: roll back and start over with [`WriteLock::Exclusive`].
     NeedsExclusiveLock,
     /// Another writer created a key that this batch planned to create: roll
-    /// back and start over with [`WriteLock::Exclusive`], which sees that row.
+    /// back and start over with [`WriteLock::Exclusive`], whose snapshot then contains that row.
     ConcurrentCreate,
 }
 
@@ -81,8 +81,8 @@ impl TxError {
 ///   read until the commit: the snapshot read locks the stored rows of the
 ///   keys its items write (`FOR NO KEY UPDATE`). A key with no stored row
 ///   cannot be locked, so the write checks instead that each row it planned
-///   to create was inserted by this transaction (its `insert_token`); if
-///   another writer created it first, the batch starts over. A parent it only
+///   to create carries this transaction's `insert_token`. If another writer
+///   created it first, the batch starts over. A parent it only
 ///   names needs no lock, because a stored task's id never changes and no
 ///   batch in this mode gives a stored task another parent.
 ///
@@ -91,9 +91,10 @@ impl TxError {
 /// when it finds a move or a concurrent create.
 ///
 /// Row locks live in the rows, not in PostgreSQL's shared lock table, so a
-/// batch of 1000 tasks takes as many locks as it has projects there. An
-/// advisory lock per key filled that table (about 12,000 entries with the
-/// default settings) as soon as a dozen such batches ran at once.
+/// batch of 1000 tasks takes as many locks there as it has projects. With the
+/// default settings that table overflowed between 12,000 and 20,000 locks on
+/// the test server, and an advisory lock per key reached that with a dozen
+/// or more such batches at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteLock {
     /// `pg_advisory_xact_lock` on each project.
@@ -157,7 +158,7 @@ pub(crate) trait Dialect: Connection + Sized {
     /// Loads the stored rows of one project's tasks with these external ids.
     ///
     /// With `lock`, the rows stay locked against other writers until the
-    /// transaction ends; SQLite's write transactions already run one at a time.
+    /// transaction ends. SQLite ignores it: its write transactions run one at a time.
     fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], lock: bool) -> QueryResult<Vec<TaskRow>>;
 
     /// Loads the tree nodes of the tasks `ids`, and with `ancestors` those of
@@ -179,8 +180,8 @@ impl Dialect for PgConnection {
     }
 
     fn with_custom_plans<T>(&mut self, read: impl FnOnce(&mut Self) -> QueryResult<T>) -> QueryResult<T> {
-        // The session forces generic plans (see `PgSession`); a generic plan of a
-        // listing cannot tell a project of 10 tasks from one of 100,000.
+        // The session forces generic plans (see `PG_SESSION_SETTINGS`), and a generic
+        // plan of a listing cannot tell a project of 10 tasks from one of 100,000.
         self.transaction(|conn| {
             conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
             read(conn)

@@ -49,15 +49,16 @@ pub(crate) const UPSERT_CHUNK_ROWS: usize = 500;
 
 /// Row counts whose upsert statement is kept prepared: a single task, and a
 /// full chunk of a large batch. Other counts are prepared for one use, so the
-/// cache holds at most two upserts per connection.
+/// cache contains at most two upserts per connection.
 const CACHED_UPSERT_ROWS: [usize; 2] = [1, UPSERT_CHUNK_ROWS];
 
 /// Columns of `tasks` that an upsert writes, in bind order.
 const UPSERT_COLUMNS: &str = "INSERT INTO tasks (project_id, task_app_id, task_name, task_url, owner_id, owner_name, \
      parent_task_id, created_at, inserted_at, updated_at, insert_token, source_updated_at) VALUES ";
 
-/// What a conflicting row keeps and what it takes from the new one: `id`,
-/// `inserted_at` and `insert_token` stay, so the token identifies inserted rows.
+/// Conflict clause of the upsert: a stored row keeps its `id`, `inserted_at` and
+/// `insert_token` and takes every other column from the new row, so the token
+/// identifies inserted rows.
 const UPSERT_CONFLICT: &str = " ON CONFLICT (project_id, task_app_id) DO UPDATE SET \
      task_name = excluded.task_name, task_url = excluded.task_url, owner_id = excluded.owner_id, \
      owner_name = excluded.owner_name, parent_task_id = excluded.parent_task_id, \
