@@ -12,6 +12,7 @@ use domain::StoreError;
 use tokio::sync::Semaphore;
 
 use crate::error::{join_error, pool_error};
+use crate::group_commit::WriteQueue;
 use crate::pg_pool::{PgConn, PgManager};
 use crate::sqlite_writer::SqliteWriter;
 
@@ -101,9 +102,17 @@ pub(crate) enum Pools {
 pub struct Database {
     pub(crate) pools: Pools,
     /// Present on SQLite only.
-    sqlite_writer: Option<Arc<SqliteWriter>>,
-    pg_writers: Arc<Semaphore>,
+    pub(crate) sqlite_writer: Option<Arc<SqliteWriter>>,
+    pub(crate) pg_writers: Arc<Semaphore>,
+    /// Task batches waiting to be written (see [`crate::group_commit`]).
+    pub(crate) write_queue: Arc<WriteQueue>,
+    /// Groups of task batches written at once.
+    pub(crate) group_turns: Arc<Semaphore>,
 }
+
+/// Groups of task batches written at once, per backend.
+const PG_GROUP_TURNS: usize = 1;
+const SQLITE_GROUP_TURNS: usize = 2;
 
 /// Maximum wait for a turn among PostgreSQL writers before storage counts as unavailable.
 const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -172,6 +181,10 @@ impl Database {
             }
             DatabaseTarget::Sqlite(path) => Pools::Sqlite(open_sqlite(&path, options)?),
         };
+        let group_turns = match pools {
+            Pools::Postgres(_) => PG_GROUP_TURNS,
+            Pools::Sqlite(_) => SQLITE_GROUP_TURNS,
+        };
         let sqlite_writer = match pools {
             Pools::Sqlite(_) => {
                 Some(Arc::new(SqliteWriter::start().context("failed to start the SQLite writer thread")?))
@@ -180,7 +193,13 @@ impl Database {
         };
         // At least one writer, even on a pool of one connection.
         let writers = options.max_size.saturating_sub(1).max(1) as usize;
-        Ok(Self { pools, sqlite_writer, pg_writers: Arc::new(Semaphore::new(writers)) })
+        Ok(Self {
+            pools,
+            sqlite_writer,
+            pg_writers: Arc::new(Semaphore::new(writers)),
+            write_queue: Arc::default(),
+            group_turns: Arc::new(Semaphore::new(group_turns.min(writers))),
+        })
     }
 
     /// Returns "postgres" or "sqlite", for logs.
@@ -225,13 +244,14 @@ impl Database {
         if let Some(writer) = &self.sqlite_writer {
             return writer.run(move || work(&pools)).await;
         }
-        let permit = tokio::time::timeout(WRITE_QUEUE_TIMEOUT, Arc::clone(&self.pg_writers).acquire_owned())
-            .await
-            .map_err(|_| {
-                let message = format!("no turn among the database writers within {} s", WRITE_QUEUE_TIMEOUT.as_secs());
-                StoreError::Unavailable(message.into())
-            })?
-            .map_err(|_| StoreError::internal("the writers' queue was closed"))?;
+        let permit = self
+            .within_write_timeout(async {
+                Arc::clone(&self.pg_writers)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StoreError::internal("the writers' queue was closed"))
+            })
+            .await?;
         tokio::task::spawn_blocking(move || {
             let result = work(&pools);
             drop(permit);
@@ -239,6 +259,22 @@ impl Database {
         })
         .await
         .map_err(join_error)?
+    }
+}
+
+impl Database {
+    /// Waits for a writer's turn for at most [`WRITE_QUEUE_TIMEOUT`].
+    ///
+    /// # Errors
+    /// Returns [`StoreError::Unavailable`] when the turn does not come in time.
+    pub(crate) async fn within_write_timeout<T>(
+        &self,
+        turn: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(WRITE_QUEUE_TIMEOUT, turn).await.map_err(|_| {
+            let message = format!("no turn among the database writers within {} s", WRITE_QUEUE_TIMEOUT.as_secs());
+            StoreError::Unavailable(message.into())
+        })?
     }
 }
 

@@ -9,6 +9,7 @@ mod db;
 mod error;
 #[cfg(feature = "bench")]
 pub mod floor;
+mod group_commit;
 mod models;
 mod pg_pool;
 mod ports;

@@ -1,7 +1,6 @@
 //! The domain's storage ports, implemented on [`Database`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::auth::{StoredToken, TokenHash};
@@ -19,10 +18,7 @@ use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
 use crate::backend::TxError;
 use crate::db::{Database, on_backend};
-use crate::error::is_transient;
-
-/// Attempts of one batch transaction before a deadlock or serialization failure reaches the client.
-const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
+use crate::group_commit::{Batch, GROUPED_MAX_ITEMS, apply_alone};
 
 impl Database {
     /// Applies pending migrations and returns the versions applied.
@@ -48,26 +44,11 @@ impl TaskStore for Database {
         planner: Arc<BatchPlanner>,
         receipt: Option<Receipt>,
     ) -> Result<AppliedBatch, ApplyError> {
-        let receipt = receipt.map(Arc::new);
-        for attempt in 1.. {
-            let insert_token: i64 = rand::random();
-            let planner = Arc::clone(&planner);
-            let receipt = receipt.clone();
-            let outcome = self
-                .blocking_write(move |pools| {
-                    Ok(on_backend!(pools, apply_batch(&planner, insert_token, receipt.as_deref())))
-                })
-                .await?;
-            match outcome {
-                Err(TxError::Query(error)) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %error, "batch transaction conflicted with another writer, retrying");
-                    metrics::counter!("leanmote_transaction_retries_total").increment(1);
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + rand::random_range(0..10))).await;
-                }
-                other => return other.map_err(TxError::into_apply),
-            }
+        let batch = Batch::new(planner, receipt);
+        if batch.item_keys.len() > GROUPED_MAX_ITEMS {
+            return self.blocking_write(move |pools| Ok(apply_alone(pools, &batch))).await?;
         }
-        unreachable!("the loop returns on its last attempt")
+        self.apply_grouped(batch).await
     }
 
     async fn plan_batch(&self, planner: Arc<BatchPlanner>) -> Result<WritePlan, ApplyError> {

@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
 use domain::StoreError;
+use tokio::sync::oneshot;
 
 /// A write, run on the writer thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -47,7 +48,17 @@ impl SqliteWriter {
         T: Send + 'static,
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
     {
-        let (answer, result) = tokio::sync::oneshot::channel();
+        self.submit(work).await.map_err(|_| StoreError::internal("the SQLite writer thread dropped a write"))?
+    }
+
+    /// Queues `work` at once, without waiting, and returns the channel of its result.
+    /// The channel closes without a result when the thread is gone.
+    pub(crate) fn submit<T, F>(&self, work: F) -> oneshot::Receiver<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, result) = oneshot::channel();
         let job: Job = Box::new(move || {
             // A panic must not end the thread, or every later write would fail.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(work))
@@ -55,8 +66,10 @@ impl SqliteWriter {
             // The caller may have stopped waiting; the write is done either way.
             let _ = answer.send(outcome);
         });
-        self.jobs.send(job).map_err(|_| StoreError::internal("the SQLite writer thread has stopped"))?;
-        result.await.map_err(|_| StoreError::internal("the SQLite writer thread dropped a write"))?
+        if self.jobs.send(job).is_err() {
+            tracing::error!("the SQLite writer thread has stopped");
+        }
+        result
     }
 }
 

@@ -167,6 +167,28 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Returns the number of distinct `insert_token`s among stored tasks. Rows
+    /// created in one transaction share one, so this counts the transactions
+    /// that created tasks.
+    ///
+    /// # Panics
+    /// Panics when the query fails.
+    pub fn task_insert_transactions(&self) -> i64 {
+        use diesel::QueryDsl;
+        use diesel::dsl::count;
+        use diesel::prelude::AggregateExpressionMethods;
+
+        use crate::schema::tasks;
+        let query = tasks::table.select(count(tasks::insert_token).aggregate_distinct());
+        match &self.database.pools {
+            crate::db::Pools::Postgres(pool) => query.first(&mut **pool.get().expect("a connection")),
+            crate::db::Pools::Sqlite(pool) => query.first(&mut pool.get().expect("a connection")),
+        }
+        .expect("count insert tokens")
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use domain::ports::ApplyError;
+use domain::ports::{AppliedBatch, ApplyError};
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
@@ -66,6 +66,17 @@ impl TxError {
             other => ApplyError::Store(other.into_store()),
         }
     }
+}
+
+/// What a group transaction did with one of its batches (see `shared/tasks.rs`, `apply_group`).
+#[derive(Debug)]
+pub(crate) enum GroupOutcome {
+    /// Written and committed with the group.
+    Applied(AppliedBatch),
+    /// Refused by the planner; nothing of it was written.
+    Rejected(Rejection),
+    /// Moves a stored task, so it must run in a transaction of its own.
+    Alone,
 }
 
 /// Lock mode of a write transaction on PostgreSQL, for the projects it writes.
@@ -302,15 +313,15 @@ macro_rules! backend_module {
             use domain::auth::{StoredToken, TokenHash};
             use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, Receipt, StoredResponse};
             use domain::organization::{NewOrganization, Organization};
-            use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, Snapshot, TaskNode, WritePlan};
+            use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, PlannedRow, Snapshot, TaskNode, WritePlan};
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
             use domain::project::{DEFAULT_ACTIVE, NewProject, Project};
             use domain::read::{ProjectFilter, TaskFilter};
-            use domain::task::{Action, StoredTask};
+            use domain::task::{Action, StoredTask, TaskKey};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
             use super::statements::{TaskUpsert, UPSERT_CHUNK_ROWS};
-            use super::{Dialect, TxError, WriteLock};
+            use super::{Dialect, GroupOutcome, TxError, WriteLock};
             use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow};
             use crate::schema::{
                 api_token_organizations, api_tokens, idempotency_keys, organizations, projects, tasks,

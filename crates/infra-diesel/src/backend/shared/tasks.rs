@@ -22,17 +22,18 @@ pub(crate) fn apply_batch(
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            let snapshot = load_snapshot(conn, planner, &refs, Some(lock))?;
+            let locked_keys = if lock == WriteLock::Shared { planner.item_keys() } else { BTreeSet::new() };
+            let mut snapshot = load_snapshot(conn, &refs, &locked_keys, Some(lock))?;
             if lock == WriteLock::Shared && planner.moves_stored_task(&snapshot) {
                 return Err(TxError::NeedsExclusiveLock);
             }
+            load_chains(conn, &mut snapshot, planner)?;
 
             let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
-            let rows = write_plan(conn, &plan, insert_token)?;
+            let rows = write_plans(conn, &[&plan], insert_token)?.pop().unwrap_or_default();
             let applied = AppliedBatch { plan, rows };
             if let Some(receipt) = receipt {
-                let body = (receipt.encode)(&domain::ingest::processed_tasks(&applied));
-                store_response(conn, receipt, &body)?;
+                store_receipt(conn, receipt, &applied)?;
             }
             Ok(applied)
         });
@@ -45,11 +46,77 @@ pub(crate) fn apply_batch(
     }
 }
 
+/// Loads, plans and writes several batches in one write transaction, the
+/// batches of a group commit (see `crate::group_commit`).
+///
+/// The group's batches write disjoint keys and name none of each other's
+/// keys, so each is planned against one shared snapshot as if it ran alone.
+/// A batch that moves a stored task is not written here: two such batches
+/// could close a cycle that neither plan sees, so it comes back as
+/// [`GroupOutcome::Alone`]. Any error fails the whole group; the caller then
+/// runs each batch alone.
+pub(crate) fn apply_group(
+    conn: &mut Conn,
+    batches: &[&crate::group_commit::Batch],
+    insert_token: i64,
+) -> Result<Vec<GroupOutcome>, TxError> {
+    let mut refs = BatchRefs::default();
+    let mut locked_keys = BTreeSet::new();
+    for batch in batches {
+        refs.project_ids.extend(batch.refs.project_ids.iter().copied());
+        refs.keys.extend(batch.refs.keys.iter().cloned());
+        refs.parent_ids.extend(batch.refs.parent_ids.iter().copied());
+        if Conn::FIRST_WRITE_LOCK == WriteLock::Shared {
+            locked_keys.extend(batch.item_keys.iter().cloned());
+        }
+    }
+    conn.write_transaction(|conn| {
+        let snapshot = load_snapshot(conn, &refs, &locked_keys, Some(Conn::FIRST_WRITE_LOCK))?;
+        let mut outcomes: Vec<GroupOutcome> = batches
+            .iter()
+            .map(|batch| {
+                if batch.planner.moves_stored_task(&snapshot) {
+                    return GroupOutcome::Alone;
+                }
+                match batch.planner.plan(&snapshot) {
+                    Ok(plan) => GroupOutcome::Applied(AppliedBatch { plan, rows: Vec::new() }),
+                    Err(rejection) => GroupOutcome::Rejected(rejection),
+                }
+            })
+            .collect();
+
+        let plans: Vec<&WritePlan> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                GroupOutcome::Applied(applied) => Some(&applied.plan),
+                GroupOutcome::Rejected(_) | GroupOutcome::Alone => None,
+            })
+            .collect();
+        let mut written = write_plans(conn, &plans, insert_token)?.into_iter();
+        for (batch, outcome) in batches.iter().zip(&mut outcomes) {
+            if let GroupOutcome::Applied(applied) = outcome {
+                applied.rows = written.next().unwrap_or_default();
+                if let Some(receipt) = &batch.receipt {
+                    store_receipt(conn, receipt, applied)?;
+                }
+            }
+        }
+        Ok(outcomes)
+    })
+}
+
+/// Stores a batch's answer under its idempotency key.
+fn store_receipt(conn: &mut Conn, receipt: &Receipt, applied: &AppliedBatch) -> Result<(), TxError> {
+    let body = (receipt.encode)(&domain::ingest::processed_tasks(applied));
+    store_response(conn, receipt, &body)
+}
+
 /// Plans a batch against the stored data in a read transaction, writing nothing.
 pub(crate) fn plan_batch(conn: &mut Conn, planner: &BatchPlanner) -> Result<WritePlan, TxError> {
     conn.transaction(|conn| {
         let refs = planner.refs();
-        let snapshot = load_snapshot(conn, planner, &refs, None)?;
+        let mut snapshot = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
+        load_chains(conn, &mut snapshot, planner)?;
         planner.plan(&snapshot).map_err(TxError::Rejected)
     })
 }
@@ -80,15 +147,17 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
     Ok(rows.into_iter().map(TaskRow::into_domain).collect::<Result<_, _>>()?)
 }
 
-/// Reads everything the planner needs with a fixed number of set-based queries.
+/// Reads what the planner needs about `refs` with a fixed number of
+/// set-based queries: the projects, the tasks under the keys and the nodes
+/// of the parents named by id. The ancestor chains come after, from
+/// [`load_chains`], because which ones are needed shows only in this snapshot.
 ///
-/// With a lock mode, the first statement locks the batch's projects, and in
-/// [`WriteLock::Shared`] mode the stored rows of the keys that the items
-/// write stay locked too, until the transaction ends.
+/// With a lock mode, the first statement locks the projects. The stored rows
+/// under `locked_keys` stay locked too, until the transaction ends.
 fn load_snapshot(
     conn: &mut Conn,
-    planner: &BatchPlanner,
     refs: &BatchRefs,
+    locked_keys: &BTreeSet<TaskKey>,
     lock: Option<WriteLock>,
 ) -> Result<Snapshot, TxError> {
     let mut snapshot = Snapshot::default();
@@ -98,10 +167,9 @@ fn load_snapshot(
 
     // Keys by project and by whether their rows are locked: a parent that is
     // only named is read without a lock, so batches naming one parent do not queue.
-    let item_keys = if lock == Some(WriteLock::Shared) { planner.item_keys() } else { BTreeSet::new() };
     let mut keys_by_project: BTreeMap<(i64, bool), Vec<&str>> = BTreeMap::new();
     for key in &refs.keys {
-        let locked = item_keys.contains(key);
+        let locked = locked_keys.contains(key);
         keys_by_project.entry((key.project_id.get(), locked)).or_default().push(key.app_id.as_str());
     }
     for ((project_id, locked), app_ids) in keys_by_project {
@@ -116,10 +184,19 @@ fn load_snapshot(
             }
         }
     }
+    add_nodes(&mut snapshot, load_nodes(conn, &refs.parent_ids, false)?);
+    Ok(snapshot)
+}
 
-    let named = load_nodes(conn, &refs.parent_ids, false)?;
-    let chains = load_nodes(conn, &planner.ancestor_seeds(&snapshot), true)?;
-    for node in named.into_iter().chain(chains) {
+/// Adds the planner's [`BatchPlanner::ancestor_seeds`] and all their ancestors to the snapshot.
+fn load_chains(conn: &mut Conn, snapshot: &mut Snapshot, planner: &BatchPlanner) -> Result<(), TxError> {
+    let seeds = planner.ancestor_seeds(snapshot);
+    add_nodes(snapshot, load_nodes(conn, &seeds, true)?);
+    Ok(())
+}
+
+fn add_nodes(snapshot: &mut Snapshot, nodes: Vec<NodeRow>) {
+    for node in nodes {
         snapshot.nodes.insert(
             TaskId(node.id),
             TaskNode {
@@ -130,7 +207,6 @@ fn load_snapshot(
             },
         );
     }
-    Ok(snapshot)
 }
 
 /// Loads the tree nodes of `ids`, and with `ancestors` of all their ancestors,
@@ -143,35 +219,22 @@ fn load_nodes(conn: &mut Conn, ids: &BTreeSet<TaskId>, ancestors: bool) -> Resul
     Ok(conn.query_nodes(&ids, ancestors)?)
 }
 
-/// Upserts every planned row, then links the parents created in the same batch.
+/// Upserts the planned rows of every plan in one set of statements, then
+/// links the parents created in the same batch. Returns each plan's writes.
 ///
 /// Whether a row was created is read back from the database: `insert_token` is
 /// written on insert only, so a row returning this transaction's token was inserted by it.
-fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Vec<RowWrite>, TxError> {
-    let now = StoredTime(plan.now.as_naive());
+fn write_plans(conn: &mut Conn, plans: &[&WritePlan], insert_token: i64) -> Result<Vec<Vec<RowWrite>>, TxError> {
     // A row equal to the stored one is not written, so its `updated_at` stays.
-    let new_rows: Vec<NewTaskRow<'_>> = plan
-        .rows
+    let mut new_rows: Vec<NewTaskRow<'_>> = plans
         .iter()
-        .filter(|row| !row.unchanged)
-        .map(|row| NewTaskRow {
-            project_id: row.key.project_id.get(),
-            task_app_id: row.key.app_id.as_str(),
-            task_name: row.fields.name.as_str(),
-            task_url: row.fields.url.as_ref().map(|url| url.as_str()),
-            owner_id: row.fields.owner_id.as_ref().map(|owner| owner.as_str()),
-            owner_name: row.fields.owner_name.as_ref().map(|owner| owner.as_str()),
-            parent_task_id: match row.parent {
-                PlannedParent::Stored(id) => Some(id.get()),
-                PlannedParent::None | PlannedParent::InBatch(_) => None,
-            },
-            created_at: StoredTime(row.fields.created_at.as_naive()),
-            inserted_at: now,
-            updated_at: now,
-            insert_token,
-            source_updated_at: row.fields.source_updated_at.map(|time| StoredTime(time.as_naive())),
-        })
+        .flat_map(|plan| plan.rows.iter().filter(|row| !row.unchanged).map(|row| new_task_row(row, plan.now, insert_token)))
         .collect();
+    if plans.len() > 1 {
+        // Each plan's rows are sorted already; the merged rows must be too, so
+        // that concurrent writers take row locks in one order.
+        new_rows.sort_unstable_by(|a, b| (a.project_id, a.task_app_id).cmp(&(b.project_id, b.task_app_id)));
+    }
 
     let mut written: HashMap<(i64, String), (i64, i64)> = HashMap::with_capacity(new_rows.len());
     for chunk in new_rows.chunks(UPSERT_CHUNK_ROWS) {
@@ -180,7 +243,43 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
             written.insert((project_id, app_id), (id, token));
         }
     }
+    plans
+        .iter()
+        .map(|plan| {
+            let rows = row_writes(plan, &written, insert_token)?;
+            link_batch_parents(conn, plan, &rows)?;
+            Ok(rows)
+        })
+        .collect()
+}
 
+fn new_task_row(row: &PlannedRow, now: Timestamp, insert_token: i64) -> NewTaskRow<'_> {
+    let now = StoredTime(now.as_naive());
+    NewTaskRow {
+        project_id: row.key.project_id.get(),
+        task_app_id: row.key.app_id.as_str(),
+        task_name: row.fields.name.as_str(),
+        task_url: row.fields.url.as_ref().map(|url| url.as_str()),
+        owner_id: row.fields.owner_id.as_ref().map(|owner| owner.as_str()),
+        owner_name: row.fields.owner_name.as_ref().map(|owner| owner.as_str()),
+        parent_task_id: match row.parent {
+            PlannedParent::Stored(id) => Some(id.get()),
+            PlannedParent::None | PlannedParent::InBatch(_) => None,
+        },
+        created_at: StoredTime(row.fields.created_at.as_naive()),
+        inserted_at: now,
+        updated_at: now,
+        insert_token,
+        source_updated_at: row.fields.source_updated_at.map(|time| StoredTime(time.as_naive())),
+    }
+}
+
+/// Maps a plan's rows onto what the upsert returned for them.
+fn row_writes(
+    plan: &WritePlan,
+    written: &HashMap<(i64, String), (i64, i64)>,
+    insert_token: i64,
+) -> Result<Vec<RowWrite>, TxError> {
     let mut rows = Vec::with_capacity(plan.rows.len());
     for row in &plan.rows {
         if let (true, Some(id)) = (row.unchanged, row.existing_id) {
@@ -199,7 +298,6 @@ fn write_plan(conn: &mut Conn, plan: &WritePlan, insert_token: i64) -> Result<Ve
         let action = if token == insert_token { Action::Created } else { Action::Updated };
         rows.push(RowWrite { id: TaskId(id), action });
     }
-    link_batch_parents(conn, plan, &rows)?;
     Ok(rows)
 }
 
