@@ -46,7 +46,9 @@ pub async fn run(admin: &Admin, command: Command) -> anyhow::Result<()> {
             if !admin.revoke_token(TokenId(id)).await? {
                 bail!("token {id} was not found");
             }
-            println!("revoked token {id}");
+            println!(
+                "revoked token {id}; running servers reject it within their token cache time (LEANMOTE_TOKEN_CACHE_SECS, 5 s by default)"
+            );
         }
         Command::Serve(_) | Command::Migrate | Command::Import(_) => unreachable!("not an admin command"),
     }

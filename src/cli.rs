@@ -110,6 +110,11 @@ pub struct ServeOptions {
     #[arg(long, env = "LEANMOTE_RATE_LIMIT_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_per_minute: u32,
 
+    /// Seconds a token read from the database is trusted before it is read again;
+    /// a revoked token stops working on every server within this time. 0 reads it on every request.
+    #[arg(long, env = "LEANMOTE_TOKEN_CACHE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub token_cache_secs: u64,
+
     /// Most open client connections per worker; further ones wait in the listen queue.
     #[arg(long, env = "LEANMOTE_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,

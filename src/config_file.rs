@@ -26,12 +26,13 @@ use crate::cli::Cli;
 /// Settings that the file may set at the top level.
 const GLOBAL_KEYS: [&str; 3] = ["database_url", "pool_size", "log_format"];
 /// Settings that the file may set in its `[serve]` table.
-const SERVE_KEYS: [&str; 9] = [
+const SERVE_KEYS: [&str; 10] = [
     "bind",
     "workers",
     "max_body_bytes",
     "body_timeout_secs",
     "rate_limit_per_minute",
+    "token_cache_secs",
     "max_connections",
     "idempotency_ttl_secs",
     "shutdown_timeout_secs",

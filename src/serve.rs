@@ -33,7 +33,7 @@ pub fn app_state(database: &Database, options: &ServeOptions) -> anyhow::Result<
         ingestion: TaskIngestion::new(store.clone(), clock.clone()),
         projects: ProjectUpsert { projects: store.clone(), organizations: store.clone(), clock: clock.clone() },
         reader: Reader { tasks: store.clone(), projects: store.clone(), organizations: store.clone() },
-        authenticator: Authenticator::new(store.clone(), clock.clone()),
+        authenticator: authenticator(store.clone(), clock.clone(), options.token_cache_secs),
         readiness: store.clone(),
         metrics: Arc::new(PrometheusMetrics::install(database)?),
         rate_limiter: Arc::new(RateLimiter::new(options.rate_limit_per_minute)),
@@ -48,6 +48,11 @@ pub fn app_state(database: &Database, options: &ServeOptions) -> anyhow::Result<
         max_body_bytes: options.max_body_bytes,
         body_timeout: Duration::from_secs(options.body_timeout_secs),
     })
+}
+
+fn authenticator(tokens: Arc<Database>, clock: Arc<dyn Clock>, cache_secs: u64) -> Authenticator {
+    let authenticator = Authenticator::new(tokens, clock);
+    if cache_secs == 0 { authenticator } else { authenticator.with_cache(Duration::from_secs(cache_secs)) }
 }
 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.

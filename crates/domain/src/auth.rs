@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -14,6 +15,9 @@ use crate::error::StoreError;
 use crate::ids::{OrganizationId, TokenId};
 use crate::ports::TokenRepository;
 use crate::timestamp::Timestamp;
+use cache::TokenCache;
+
+mod cache;
 
 /// Prefix of every Leanmote API token.
 pub const TOKEN_PREFIX: &str = "lm-";
@@ -136,12 +140,25 @@ pub enum AuthError {
 pub struct Authenticator {
     tokens: Arc<dyn TokenRepository>,
     clock: Arc<dyn Clock>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl Authenticator {
-    /// Builds an authenticator over a token store and a clock.
+    /// Builds an authenticator over a token store and a clock, which reads the token on every request.
     pub fn new(tokens: Arc<dyn TokenRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { tokens, clock }
+        Self { tokens, clock, cache: None }
+    }
+
+    /// Keeps each token found for `ttl` after it was read, instead of reading
+    /// it on every request.
+    ///
+    /// Expiry is still checked on every request. A token revoked in storage
+    /// keeps working for up to `ttl` on an authenticator that read it before,
+    /// so `ttl` is how long a revocation takes to reach every server.
+    #[must_use]
+    pub fn with_cache(mut self, ttl: Duration) -> Self {
+        self.cache = Some(Arc::new(TokenCache::new(ttl)));
+        self
     }
 
     /// Authenticates the value of an `Authorization` header.
@@ -153,8 +170,8 @@ impl Authenticator {
     /// revoked token, or when storage fails.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let secret = TokenSecret::from_header(header.ok_or(AuthError::Missing)?)?;
-        let token = self.tokens.find_by_hash(&secret.hash()).await?.ok_or(AuthError::Unknown)?;
         let now = self.clock.now();
+        let token = self.find(secret.hash(), now).await?;
         if token.revoked_at.is_some_and(|revoked| revoked <= now) {
             return Err(AuthError::Revoked);
         }
@@ -167,8 +184,23 @@ impl Authenticator {
             .is_none_or(|used| (now.as_naive() - used.as_naive()).num_seconds() >= LAST_USED_RESOLUTION_SECONDS);
         if stale {
             self.tokens.touch(token.id, now).await?;
+            if let Some(cache) = &self.cache {
+                cache.touched(token.id, now);
+            }
         }
         Ok(Caller { token_id: token.id, label: token.label, scope: Scope::new(token.organizations) })
+    }
+
+    /// Finds a token by hash, in the cache first when there is one.
+    async fn find(&self, hash: TokenHash, now: Timestamp) -> Result<StoredToken, AuthError> {
+        if let Some(token) = self.cache.as_ref().and_then(|cache| cache.get(&hash, now)) {
+            return Ok(token);
+        }
+        let token = self.tokens.find_by_hash(&hash).await?.ok_or(AuthError::Unknown)?;
+        if let Some(cache) = &self.cache {
+            cache.insert(hash, token.clone(), now);
+        }
+        Ok(token)
     }
 }
 

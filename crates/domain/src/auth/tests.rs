@@ -115,3 +115,107 @@ fn last_use_noted_once_a_minute() {
     let never_used = StoredToken { last_used_at: None, ..stored() };
     assert!(authenticate(&authenticator(Some(never_used), true), Some(SECRET)).is_ok());
 }
+
+/// A clock the test moves by hand.
+struct HandClock(std::sync::Mutex<Timestamp>);
+
+impl HandClock {
+    fn advance(&self, seconds: u64) {
+        let mut now = self.0.lock().unwrap();
+        *now = now.plus(std::time::Duration::from_secs(seconds));
+    }
+}
+
+impl Clock for HandClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// An authenticator with a 5 s cache over a store whose token the test changes,
+/// with counters of lookups and touches.
+struct CachedFixture {
+    authenticator: Authenticator,
+    clock: Arc<HandClock>,
+    token: Arc<std::sync::Mutex<Option<StoredToken>>>,
+    lookups: Arc<std::sync::atomic::AtomicUsize>,
+    touches: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn cached(token: Option<StoredToken>) -> CachedFixture {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let token = Arc::new(std::sync::Mutex::new(token));
+    let (lookups, touches) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut tokens = MockTokenRepository::new();
+    let (stored_token, counted) = (Arc::clone(&token), Arc::clone(&lookups));
+    tokens.expect_find_by_hash().returning(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(stored_token.lock().unwrap().clone())
+    });
+    let counted = Arc::clone(&touches);
+    tokens.expect_touch().returning(move |_, _| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let clock = Arc::new(HandClock(std::sync::Mutex::new(at("2026-01-01 12:00:00"))));
+    let authenticator =
+        Authenticator::new(Arc::new(tokens), clock.clone()).with_cache(std::time::Duration::from_secs(5));
+    CachedFixture { authenticator, clock, token, lookups, touches }
+}
+
+impl CachedFixture {
+    fn lookups(&self) -> usize {
+        self.lookups.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn cache_reads_a_token_once_per_lifetime() {
+    let fixture = cached(Some(stored()));
+    for _ in 0..3 {
+        assert_eq!(authenticate(&fixture.authenticator, Some(SECRET)).unwrap().token_id, TokenId(7));
+        fixture.clock.advance(1);
+    }
+    assert_eq!(fixture.lookups(), 1, "requests within 5 s share one lookup");
+    fixture.clock.advance(2);
+    authenticate(&fixture.authenticator, Some(SECRET)).unwrap();
+    assert_eq!(fixture.lookups(), 2, "the copy lapses 5 s after it was read");
+}
+
+#[test]
+fn cached_revocation_takes_effect_within_lifetime() {
+    let fixture = cached(Some(stored()));
+    authenticate(&fixture.authenticator, Some(SECRET)).unwrap();
+    *fixture.token.lock().unwrap() = Some(StoredToken { revoked_at: Some(at("2026-01-01 12:00:01")), ..stored() });
+    fixture.clock.advance(2);
+    assert!(authenticate(&fixture.authenticator, Some(SECRET)).is_ok(), "the cached copy predates the revocation");
+    fixture.clock.advance(3);
+    assert!(matches!(authenticate(&fixture.authenticator, Some(SECRET)), Err(AuthError::Revoked)));
+}
+
+#[test]
+fn cached_token_still_expires_on_time() {
+    let fixture = cached(Some(StoredToken { expires_at: Some(at("2026-01-01 12:00:02")), ..stored() }));
+    authenticate(&fixture.authenticator, Some(SECRET)).unwrap();
+    fixture.clock.advance(2);
+    assert!(matches!(authenticate(&fixture.authenticator, Some(SECRET)), Err(AuthError::Expired)));
+    assert_eq!(fixture.lookups(), 1);
+}
+
+#[test]
+fn unknown_tokens_are_not_cached() {
+    let fixture = cached(None);
+    assert!(matches!(authenticate(&fixture.authenticator, Some(SECRET)), Err(AuthError::Unknown)));
+    *fixture.token.lock().unwrap() = Some(stored());
+    assert!(authenticate(&fixture.authenticator, Some(SECRET)).is_ok(), "a token created just now works at once");
+    assert_eq!(fixture.lookups(), 2);
+}
+
+#[test]
+fn cached_token_notes_its_use_once() {
+    let fixture = cached(Some(StoredToken { last_used_at: None, ..stored() }));
+    for _ in 0..3 {
+        authenticate(&fixture.authenticator, Some(SECRET)).unwrap();
+    }
+    assert_eq!(fixture.touches.load(std::sync::atomic::Ordering::SeqCst), 1, "the cached copy learns of its use");
+}
