@@ -58,8 +58,10 @@ fn authenticator(tokens: Arc<Database>, clock: Arc<dyn Clock>, cache_secs: u64) 
 /// Runs the server until SIGINT or SIGTERM; in-flight requests finish first.
 ///
 /// # Errors
-/// Returns an error when demo setup fails or the address cannot be bound.
+/// Returns an error when another server uses the same SQLite file, demo
+/// setup fails or the address cannot be bound.
 pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()> {
+    database.claim_sqlite_file()?;
     let state = Arc::new(app_state(&database, &options)?);
     let mut server = actix_web::HttpServer::new({
         let state = Arc::clone(&state);

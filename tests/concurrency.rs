@@ -127,3 +127,32 @@ async fn two_servers_share_postgres() {
     let created = answers.iter().filter(|(_, body)| body["data"]["processed_tasks"][0]["action"] == "created").count();
     assert_eq!(created, 1);
 }
+
+/// A second server on one SQLite file stops at start with a message that
+/// names the file, while admin commands still work beside the first server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_server_on_sqlite_file_fails() {
+    let test = TestDatabase::sqlite().await;
+    let url = test.url.clone();
+    let first = start(test).await;
+    let run = |arguments: &'static [&'static str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_leanmote-api"))
+            .args(arguments)
+            .env("DATABASE_URL", &url)
+            .kill_on_drop(true)
+            .output()
+    };
+
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), run(&["serve", "--bind", "127.0.0.1:0"]))
+        .await
+        .expect("the second server must stop at start, not serve")
+        .expect("run a second server");
+    assert!(!second.status.success(), "the second server must not start");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another server is already using the SQLite database"), "{stderr}");
+
+    let admin = run(&["create-organization", "--name", "Beside"]).await.expect("run an admin command");
+    assert!(admin.status.success(), "{}", String::from_utf8_lossy(&admin.stderr));
+    let health = reqwest::get(first.url("/healthz")).await.expect("reach the first server");
+    assert_eq!(health.status(), 200);
+}

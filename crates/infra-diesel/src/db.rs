@@ -1,7 +1,7 @@
 //! Connection pools for SQLite and PostgreSQL, chosen from the database URL.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{join_error, pool_error};
 use crate::group_commit::WriteQueue;
+use crate::group_commit::read_ahead::ReadAhead;
 use crate::pg_pool::{PgConn, PgManager};
 use crate::sqlite_writer::SqliteWriter;
 
@@ -108,11 +109,15 @@ pub struct Database {
     pub(crate) write_queue: Arc<WriteQueue>,
     /// Groups of task batches written at once.
     pub(crate) group_turns: Arc<Semaphore>,
+    /// The SQLite file, present on SQLite only.
+    pub(crate) sqlite_path: Option<PathBuf>,
+    /// Set once [`Database::claim_sqlite_file`] succeeds.
+    pub(crate) read_ahead: Arc<OnceLock<ReadAhead>>,
 }
 
 /// Groups of task batches written at once, per backend.
 const PG_GROUP_TURNS: usize = 1;
-const SQLITE_GROUP_TURNS: usize = 2;
+const SQLITE_GROUP_TURNS: usize = 3;
 
 /// Maximum wait for a turn among PostgreSQL writers before storage counts as unavailable.
 const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -166,7 +171,12 @@ impl Database {
     /// # Errors
     /// Returns an error naming the URL's problem or the driver's connection error.
     pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
-        let pools = match DatabaseTarget::parse(url)? {
+        let target = DatabaseTarget::parse(url)?;
+        let sqlite_path = match &target {
+            DatabaseTarget::Sqlite(path) => Some(path.clone()),
+            DatabaseTarget::Postgres(_) => None,
+        };
+        let pools = match target {
             DatabaseTarget::Postgres(url) => {
                 // One direct connection first surfaces the server's own error (a missing
                 // database, a wrong password) at once, instead of the pool's retries.
@@ -186,9 +196,9 @@ impl Database {
             Pools::Sqlite(_) => SQLITE_GROUP_TURNS,
         };
         let sqlite_writer = match pools {
-            Pools::Sqlite(_) => {
-                Some(Arc::new(SqliteWriter::start().context("failed to start the SQLite writer thread")?))
-            }
+            Pools::Sqlite(_) => Some(Arc::new(
+                SqliteWriter::start("sqlite-writer").context("failed to start the SQLite writer thread")?,
+            )),
             Pools::Postgres(_) => None,
         };
         // At least one writer, even on a pool of one connection.
@@ -199,6 +209,8 @@ impl Database {
             pg_writers: Arc::new(Semaphore::new(writers)),
             write_queue: Arc::default(),
             group_turns: Arc::new(Semaphore::new(group_turns.min(writers))),
+            sqlite_path,
+            read_ahead: Arc::default(),
         })
     }
 

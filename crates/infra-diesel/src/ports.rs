@@ -18,7 +18,7 @@ use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
 use crate::backend::TxError;
 use crate::db::{Database, on_backend};
-use crate::group_commit::{Batch, GROUPED_MAX_ITEMS, apply_alone};
+use crate::group_commit::{Batch, PG_GROUPED_MAX_ITEMS, apply_alone};
 
 impl Database {
     /// Applies pending migrations and returns the versions applied.
@@ -45,8 +45,8 @@ impl TaskStore for Database {
         receipt: Option<Receipt>,
     ) -> Result<AppliedBatch, ApplyError> {
         let batch = Batch::new(planner, receipt);
-        if batch.item_keys.len() > GROUPED_MAX_ITEMS {
-            return self.blocking_write(move |pools| Ok(apply_alone(pools, &batch))).await?;
+        if self.sqlite_writer.is_none() && batch.item_keys.len() > PG_GROUPED_MAX_ITEMS {
+            return self.blocking_write(move |pools| Ok(apply_alone(pools, &batch, None))).await?;
         }
         self.apply_grouped(batch).await
     }

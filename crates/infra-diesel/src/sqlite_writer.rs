@@ -1,4 +1,5 @@
 //! SQLite's single writer: one thread that runs every write, in arrival order.
+//! The same type runs the read-ahead thread (`group_commit::read_ahead`).
 //!
 //! SQLite lets one transaction write at a time. With an async lock in front
 //! of tokio's blocking pool, the lock passes from one writer to the next
@@ -23,13 +24,13 @@ pub(crate) struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Starts the writer thread.
+    /// Starts the thread, named `name`.
     ///
     /// # Errors
     /// Returns the system's error when the thread cannot be started.
-    pub(crate) fn start() -> std::io::Result<Self> {
+    pub(crate) fn start(name: &str) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+        std::thread::Builder::new().name(name.into()).spawn(move || {
             for job in queue {
                 job();
             }
@@ -79,7 +80,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_run_in_order() {
-        let writer = SqliteWriter::start().unwrap();
+        let writer = SqliteWriter::start("test-writer").unwrap();
         let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let pending: Vec<_> = (0..20)
             .map(|index| {
@@ -97,7 +98,7 @@ mod tests {
 
     #[tokio::test]
     async fn panic_fails_one_write_only() {
-        let writer = SqliteWriter::start().unwrap();
+        let writer = SqliteWriter::start("test-writer").unwrap();
         let failed = writer.run(|| -> Result<(), StoreError> { panic!("a bug in one write") }).await;
         assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
         assert_eq!(writer.run(|| Ok(7)).await.unwrap(), 7, "the thread still serves writes");

@@ -56,6 +56,21 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Returns the stored task with this external id in the fixture's project.
+    async fn stored(&self, app_id: &str) -> Option<domain::task::StoredTask> {
+        let filter = domain::read::TaskFilter {
+            project_id: self.project,
+            after: None,
+            limit: 10,
+            updated_since: None,
+            parent_id: None,
+            app_id: Some(app_id.into()),
+        };
+        self.test.database.list_tasks(filter).await.expect("list tasks").into_iter().next()
+    }
+}
+
 fn actions(outcome: &Outcome) -> Vec<TaskAction> {
     outcome
         .as_ref()
@@ -170,18 +185,38 @@ async fn failed_write_fails_only_its_batch(test: TestDatabase) {
             assert_eq!(actions(outcome), [TaskAction::Created], "batch {index}");
         }
     }
-    let filter = domain::read::TaskFilter {
-        project_id: fixture.project,
-        after: None,
-        limit: 10,
-        updated_since: None,
-        parent_id: None,
-        app_id: Some("F-BROKEN".into()),
-    };
-    assert!(fixture.test.database.list_tasks(filter).await.unwrap().is_empty(), "the failed batch wrote nothing");
+    assert!(fixture.stored("F-BROKEN").await.is_none(), "the failed batch wrote nothing");
+}
+
+/// Plans made ahead of their turn never write over a batch committed in
+/// between. Every batch names one key; one sets its URL, the others leave it
+/// out, which keeps the stored URL. A plan read before the URL was set and
+/// written after it would clear the URL.
+async fn plans_made_ahead_keep_later_writes(test: TestDatabase) {
+    test.database.claim_sqlite_file().expect("claim the SQLite file");
+    let fixture = fixture(test).await;
+    fixture.send_at_once(vec![(vec![task(fixture.project, "SHARED", None)], None)]).await;
+    for round in 0..5 {
+        let mut batches: Vec<_> = (0..WAVE)
+            .map(|index| {
+                let mut input = task(fixture.project, "SHARED", None);
+                input.task_name = FieldInput::Value(format!("Round {round} batch {index}"));
+                (vec![input], None)
+            })
+            .collect();
+        let url = format!("https://tracker.example/SHARED?round={round}");
+        batches[round * 4 + 1].0[0].task_url = FieldInput::Value(url.clone());
+        for outcome in fixture.send_at_once(batches).await {
+            assert_eq!(actions(&outcome), [TaskAction::Updated]);
+        }
+        let stored = fixture.stored("SHARED").await.expect("the task is stored");
+        let stored_url = stored.fields.url.as_ref().map(|url| url.as_str().to_owned());
+        assert_eq!(stored_url, Some(url), "round {round}: a later batch wrote over the URL");
+    }
 }
 
 infra_diesel::backend_tests!(
+    plans_made_ahead_keep_later_writes,
     concurrent_batches_share_transactions,
     batches_naming_each_others_keys_stay_ordered,
     batches_on_one_key_report_one_create,

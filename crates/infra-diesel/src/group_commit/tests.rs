@@ -87,3 +87,45 @@ fn dropped_ticket_leaves_the_queue() {
     assert_eq!(group[0].id, second.id);
     assert!(!second.withdraw(), "a taken batch cannot be withdrawn");
 }
+
+mod commit_log {
+    use super::key;
+    use crate::group_commit::read_ahead::CommitLog;
+
+    #[test]
+    fn no_commit_leaves_keys_untouched() {
+        let log = CommitLog::default();
+        assert!(log.untouched_since(log.generation(), [&key("A")]));
+    }
+
+    #[test]
+    fn commit_touches_only_its_keys() {
+        let log = CommitLog::default();
+        let before = log.generation();
+        log.record([&key("A"), &key("B")], false);
+        assert!(!log.untouched_since(before, [&key("B")]));
+        assert!(log.untouched_since(before, [&key("C")]));
+        assert!(log.untouched_since(log.generation(), [&key("A")]), "a read after the commit sees it");
+    }
+
+    #[test]
+    fn move_touches_every_key() {
+        let log = CommitLog::default();
+        let before = log.generation();
+        log.record([&key("A")], true);
+        assert!(!log.untouched_since(before, [&key("Z")]));
+    }
+
+    #[test]
+    fn commits_past_the_log_count_as_touching() {
+        let log = CommitLog::default();
+        let before = log.generation();
+        for index in 0..100 {
+            log.record([&key(&format!("K{index}"))], false);
+        }
+        assert!(!log.untouched_since(before, [&key("UNRELATED")]), "the log no longer holds every commit since");
+        let recent = log.generation() - 3;
+        assert!(log.untouched_since(recent, [&key("UNRELATED")]));
+        assert!(!log.untouched_since(recent, [&key("K98")]));
+    }
+}

@@ -12,19 +12,22 @@ const LINK_CHUNK_ROWS: usize = 500;
 /// A transaction in [`WriteLock::Shared`] mode that finds the batch moving a
 /// stored task, or finds that another writer created a key it planned to
 /// create, rolls back and starts over in [`WriteLock::Exclusive`] mode.
+///
+/// Returns the batch's writes and whether it gave a stored task another parent.
 pub(crate) fn apply_batch(
     conn: &mut Conn,
     planner: &BatchPlanner,
     insert_token: i64,
     receipt: Option<&Receipt>,
-) -> Result<AppliedBatch, TxError> {
+) -> Result<(AppliedBatch, bool), TxError> {
     let refs = planner.refs();
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
             let locked_keys = if lock == WriteLock::Shared { planner.item_keys() } else { BTreeSet::new() };
             let mut snapshot = load_snapshot(conn, &refs, &locked_keys, Some(lock))?;
-            if lock == WriteLock::Shared && planner.moves_stored_task(&snapshot) {
+            let moves = planner.moves_stored_task(&snapshot);
+            if lock == WriteLock::Shared && moves {
                 return Err(TxError::NeedsExclusiveLock);
             }
             load_chains(conn, &mut snapshot, planner)?;
@@ -35,7 +38,7 @@ pub(crate) fn apply_batch(
             if let Some(receipt) = receipt {
                 store_receipt(conn, receipt, &applied)?;
             }
-            Ok(applied)
+            Ok((applied, moves))
         });
         match outcome {
             Err(TxError::NeedsExclusiveLock | TxError::ConcurrentCreate) if lock == WriteLock::Shared => {
@@ -60,15 +63,10 @@ pub(crate) fn apply_group(
     batches: &[&crate::group_commit::Batch],
     insert_token: i64,
 ) -> Result<Vec<GroupOutcome>, TxError> {
-    let mut refs = BatchRefs::default();
+    let refs = merged_refs(batches);
     let mut locked_keys = BTreeSet::new();
-    for batch in batches {
-        refs.project_ids.extend(batch.refs.project_ids.iter().copied());
-        refs.keys.extend(batch.refs.keys.iter().cloned());
-        refs.parent_ids.extend(batch.refs.parent_ids.iter().copied());
-        if Conn::FIRST_WRITE_LOCK == WriteLock::Shared {
-            locked_keys.extend(batch.item_keys.iter().cloned());
-        }
+    if Conn::FIRST_WRITE_LOCK == WriteLock::Shared {
+        locked_keys.extend(batches.iter().flat_map(|batch| batch.item_keys.iter().cloned()));
     }
     conn.write_transaction(|conn| {
         let snapshot = load_snapshot(conn, &refs, &locked_keys, Some(Conn::FIRST_WRITE_LOCK))?;
@@ -103,6 +101,64 @@ pub(crate) fn apply_group(
         }
         Ok(outcomes)
     })
+}
+
+/// Plans a group's batches on a snapshot read without locks, ahead of their
+/// write (see `crate::group_commit::read_ahead`).
+///
+/// Returns `None` when a batch moves a stored task or breaks a rule: the
+/// group is then planned again inside its write transaction, as usual.
+pub(crate) fn plan_ahead(
+    conn: &mut Conn,
+    batches: &[&crate::group_commit::Batch],
+) -> Result<Option<Vec<WritePlan>>, TxError> {
+    let refs = merged_refs(batches);
+    conn.transaction(|conn| {
+        let snapshot = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
+        let mut plans = Vec::with_capacity(batches.len());
+        for batch in batches {
+            if batch.planner.moves_stored_task(&snapshot) {
+                return Ok(None);
+            }
+            match batch.planner.plan(&snapshot) {
+                Ok(plan) => plans.push(plan),
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some(plans))
+    })
+}
+
+/// Writes plans made by [`plan_ahead`], one per batch, in one write transaction.
+pub(crate) fn write_planned(
+    conn: &mut Conn,
+    batches: &[&crate::group_commit::Batch],
+    plans: Vec<WritePlan>,
+    insert_token: i64,
+) -> Result<Vec<AppliedBatch>, TxError> {
+    conn.write_transaction(|conn| {
+        let plan_refs: Vec<&WritePlan> = plans.iter().collect();
+        let rows = write_plans(conn, &plan_refs, insert_token)?;
+        let applied: Vec<AppliedBatch> =
+            plans.into_iter().zip(rows).map(|(plan, rows)| AppliedBatch { plan, rows }).collect();
+        for (batch, applied) in batches.iter().zip(&applied) {
+            if let Some(receipt) = &batch.receipt {
+                store_receipt(conn, receipt, applied)?;
+            }
+        }
+        Ok(applied)
+    })
+}
+
+/// Returns the union of the batches' references.
+fn merged_refs(batches: &[&crate::group_commit::Batch]) -> BatchRefs {
+    let mut refs = BatchRefs::default();
+    for batch in batches {
+        refs.project_ids.extend(batch.refs.project_ids.iter().copied());
+        refs.keys.extend(batch.refs.keys.iter().cloned());
+        refs.parent_ids.extend(batch.refs.parent_ids.iter().copied());
+    }
+    refs
 }
 
 /// Stores a batch's answer under its idempotency key.
