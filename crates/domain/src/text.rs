@@ -30,6 +30,25 @@ impl TextRule {
     /// # Errors
     /// Returns the first rule broken: NUL, control character, blank, too long.
     pub fn check(&self, value: &str) -> Result<(), TextViolation> {
+        // Most values are plain ASCII, which one pass over the bytes settles.
+        // Any other value, and any violation, goes through the full check,
+        // which also builds the message.
+        if value.is_ascii() && self.ascii_passes(value.as_bytes()) {
+            return Ok(());
+        }
+        self.check_chars(value)
+    }
+
+    /// Tells whether an ASCII value passes the rule. Of the characters the
+    /// rule looks at, ASCII contains no bidirectional control, and its control
+    /// characters (NUL included) are the bytes `u8::is_ascii_control` matches.
+    fn ascii_passes(&self, bytes: &[u8]) -> bool {
+        let controls = if self.reject_controls { bytes.iter().any(u8::is_ascii_control) } else { bytes.contains(&0) };
+        let blank = self.reject_blank && bytes.iter().all(|byte| is_invisible(char::from(*byte)));
+        !controls && !blank && bytes.len() <= self.max_chars
+    }
+
+    fn check_chars(&self, value: &str) -> Result<(), TextViolation> {
         let violation = |code, message: String| Err(TextViolation { code, message });
         if let Some(position) = value.chars().position(|c| c == '\0') {
             return violation(
@@ -176,5 +195,19 @@ mod tests {
     #[test]
     fn surrounding_spaces_allowed() {
         assert_eq!(code(IDENTIFIER, " ab "), None);
+    }
+
+    proptest::proptest! {
+        /// The ASCII shortcut agrees with the full check on every rule.
+        #[test]
+        fn ascii_shortcut_matches_full_check(
+            value in "[\\x00-\\x7F]{0,8}",
+            max_chars in 0usize..8,
+            reject_blank: bool,
+            reject_controls: bool,
+        ) {
+            let rule = TextRule { max_chars, reject_blank, reject_controls };
+            proptest::prop_assert_eq!(rule.check(&value), rule.check_chars(&value));
+        }
     }
 }
