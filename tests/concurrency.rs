@@ -151,6 +151,23 @@ async fn second_server_on_sqlite_file_fails() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("another server is already using the SQLite database"), "{stderr}");
 
+    // A symbolic link names the same file, so it must meet the same lock.
+    let path = url.strip_prefix("sqlite://").unwrap_or(&url);
+    let link = format!("{path}-link.sqlite3");
+    std::os::unix::fs::symlink(path, &link).expect("link the database file");
+    let through_link = tokio::process::Command::new(env!("CARGO_BIN_EXE_leanmote-api"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", &link)
+        .kill_on_drop(true)
+        .output();
+    let through_link = tokio::time::timeout(std::time::Duration::from_secs(10), through_link)
+        .await
+        .expect("a server reaching the file through a link must stop at start, not serve")
+        .expect("run a server through the link");
+    assert!(!through_link.status.success(), "the server through the link must not start");
+    let stderr = String::from_utf8_lossy(&through_link.stderr);
+    assert!(stderr.contains("another server is already using the SQLite database"), "{stderr}");
+
     let admin = run(&["create-organization", "--name", "Beside"]).await.expect("run an admin command");
     assert!(admin.status.success(), "{}", String::from_utf8_lossy(&admin.stderr));
     let health = reqwest::get(first.url("/healthz")).await.expect("reach the first server");

@@ -151,13 +151,17 @@ impl Database {
     ///
     /// Takes an exclusive lock on `<file>.lock`, held until the process ends,
     /// so a second server on the same file fails at start instead of writing
-    /// beside this one. Admin commands do not claim the file.
+    /// beside this one. The file's path is resolved first, so a server that
+    /// reaches it through a symbolic link finds the same lock. Admin commands
+    /// do not claim the file.
     ///
     /// # Errors
     /// Returns an error when another process holds the lock or the lock file cannot be opened.
     pub fn claim_sqlite_file(&self) -> anyhow::Result<()> {
         let Some(path) = &self.sqlite_path else { return Ok(()) };
-        let lock_path = lock_path(path);
+        let path = std::fs::canonicalize(path)
+            .with_context(|| format!("failed to resolve the path of the SQLite database {}", path.display()))?;
+        let lock_path = lock_path(&path);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
