@@ -76,13 +76,44 @@ impl Timestamp {
 
     /// Formats as the API's `YYYY-MM-DD HH:MM:SS`, dropping fractional seconds.
     pub fn to_api_string(self) -> String {
-        self.0.format("%Y-%m-%d %H:%M:%S").to_string()
+        let (date, time) = (self.0.date(), self.0.time());
+        let Ok(year) = u32::try_from(date.year()) else {
+            return self.0.format("%Y-%m-%d %H:%M:%S").to_string();
+        };
+        if year > 9999 {
+            return self.0.format("%Y-%m-%d %H:%M:%S").to_string();
+        }
+        // Written digit by digit, because chrono's `format` parses its pattern
+        // on every call and a batch's response carries one timestamp per task.
+        let mut text = String::with_capacity(19);
+        push_digits(&mut text, year, 4);
+        text.push('-');
+        push_digits(&mut text, date.month(), 2);
+        text.push('-');
+        push_digits(&mut text, date.day(), 2);
+        text.push(' ');
+        push_digits(&mut text, time.hour(), 2);
+        text.push(':');
+        push_digits(&mut text, time.minute(), 2);
+        text.push(':');
+        // chrono keeps a leap second as second 59 with an overlong fraction; `%S` shows it as 60.
+        let leap = u32::from(time.nanosecond() >= 1_000_000_000);
+        push_digits(&mut text, time.second() + leap, 2);
+        text
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_api_string())
+    }
+}
+
+/// Appends the last `width` decimal digits of `value`, with leading zeros.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        text.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
     }
 }
 
@@ -241,6 +272,13 @@ mod tests {
             let value = chrono::DateTime::from_timestamp(seconds, 0).unwrap().naive_utc();
             let text = Timestamp::from_utc(value).to_api_string();
             proptest::prop_assert_eq!(Timestamp::parse(&text).unwrap().as_naive(), value);
+        }
+
+        #[test]
+        fn api_format_matches_chrono(seconds in -62_000_000_000i64..400_000_000_000, micros in 0u32..1_000_000) {
+            let value = chrono::DateTime::from_timestamp(seconds, micros * 1000).unwrap().naive_utc();
+            let expected = value.format("%Y-%m-%d %H:%M:%S").to_string();
+            proptest::prop_assert_eq!(Timestamp::from_utc(value).to_api_string(), expected);
         }
     }
 }
