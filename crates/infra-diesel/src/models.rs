@@ -10,7 +10,7 @@ use domain::{ProjectId, StoreError, TaskId, Timestamp};
 use crate::schema::{projects, tasks};
 use crate::stored_time::{MaybeStoredTime, StoredTime};
 
-/// A task row to insert or to upsert over an existing one (see `backend::statements::TaskUpsert`).
+/// A task row to insert or to upsert over an existing one (see `backend::statements`).
 #[derive(Debug)]
 pub struct NewTaskRow<'a> {
     pub project_id: i64,
@@ -62,7 +62,7 @@ impl TaskRow {
         };
         let app_id = TaskAppId::parse(self.task_app_id).map_err(|error| corrupt("task_app_id", error.message))?;
         let name = TaskName::parse(self.task_name).map_err(|error| corrupt("task_name", error.message))?;
-        let url = self.task_url.map(TaskUrl::parse).transpose().map_err(|error| corrupt("task_url", error.message))?;
+        let url = self.task_url.map(TaskUrl::from_stored).transpose().map_err(|error| corrupt("task_url", error.message))?;
         let owner_id =
             self.owner_id.map(OwnerId::parse).transpose().map_err(|error| corrupt("owner_id", error.message))?;
         let owner_name =
