@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use foldhash::fast::RandomState;
+
 use crate::auth::Scope;
 use crate::error::{DetailCode, ItemError, Rejection};
 use crate::ids::{OrganizationId, ProjectId, TaskId};
@@ -30,6 +32,11 @@ pub struct BatchRefs {
     pub parent_ids: BTreeSet<TaskId>,
 }
 
+/// The hash map of planning. Its keys come from clients, so it keeps a
+/// seeded hash, but a faster one than the standard library's SipHash, which
+/// showed in profiles of large batches.
+pub type KeyMap<K, V> = HashMap<K, V, RandomState>;
+
 /// A stored task's place in the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskNode {
@@ -43,12 +50,12 @@ pub struct TaskNode {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Organization of every referenced project that exists.
-    pub projects: HashMap<ProjectId, OrganizationId>,
+    pub projects: KeyMap<ProjectId, OrganizationId>,
     /// Stored tasks under the referenced keys.
-    pub tasks_by_key: HashMap<TaskKey, StoredTask>,
+    pub tasks_by_key: KeyMap<TaskKey, StoredTask>,
     /// Tree nodes of the parents named by id, and the whole ancestor chains of
     /// [`BatchPlanner::ancestor_seeds`].
-    pub nodes: HashMap<TaskId, TaskNode>,
+    pub nodes: KeyMap<TaskId, TaskNode>,
 }
 
 /// The parent a planned row ends up with.
@@ -351,7 +358,7 @@ impl BatchPlanner {
         drafts: BTreeMap<TaskKey, RowDraft>,
         item_keys: Vec<(TaskKey, outcome::ItemDraft, Timestamp)>,
     ) -> (RowChecks, WritePlan) {
-        let row_of: HashMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
+        let row_of: KeyMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
         let mut checks =
             RowChecks { setters: Vec::with_capacity(drafts.len()), changed: Vec::with_capacity(drafts.len()) };
         let rows = drafts

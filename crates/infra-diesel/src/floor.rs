@@ -2,9 +2,9 @@
 //! writes rows exactly as the service does: the task upsert statement, its
 //! row and timestamp types, and the session settings.
 
-use diesel::{PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
+use diesel::{PgConnection, QueryResult, SqliteConnection};
 
-use crate::backend::statements::TaskUpsert;
+use crate::backend::Dialect;
 pub use crate::db::{PG_SESSION_SETTINGS, sqlite_session_settings};
 pub use crate::models::NewTaskRow;
 pub use crate::stored_time::StoredTime;
@@ -18,7 +18,7 @@ pub const UPSERT_CHUNK_ROWS: usize = crate::backend::statements::UPSERT_CHUNK_RO
 /// # Errors
 /// Returns the database's error.
 pub fn upsert_postgres(conn: &mut PgConnection, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
-    TaskUpsert { rows }.get_results(conn)
+    conn.upsert_tasks(rows)
 }
 
 /// Like [`upsert_postgres`], on SQLite.
@@ -29,5 +29,5 @@ pub fn upsert_sqlite(
     conn: &mut SqliteConnection,
     rows: &[NewTaskRow<'_>],
 ) -> QueryResult<Vec<(i64, i64, String, i64)>> {
-    TaskUpsert { rows }.get_results(conn)
+    conn.upsert_tasks(rows)
 }

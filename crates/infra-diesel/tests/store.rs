@@ -212,6 +212,39 @@ async fn large_batch_with_parents(test: TestDatabase) {
     assert_eq!(fixture.stored(again[999].task_id.unwrap()).await.parent_id, Some(processed[998].task_id.unwrap()));
 }
 
+/// Optional columns set on some rows and null on others of one statement
+/// (PostgreSQL binds each column as one array) come back row by row.
+async fn mixed_nulls_in_one_statement(test: TestDatabase) {
+    let fixture = fixture(test).await;
+    let items: Vec<TaskInput> = (0..600)
+        .map(|index| {
+            let mut item = task(fixture.project, &format!("M-{index:03}"));
+            if index % 2 == 0 {
+                item.task_url = FieldInput::Value(format!("https://tracker.example/M-{index}"));
+                item.owner_name = FieldInput::Value(format!("Owner {index}"));
+            }
+            if index % 3 == 0 {
+                item.owner_id = FieldInput::Value(format!("u-{index}"));
+                item.source_updated_at = FieldInput::Value(format!("2024-02-01 10:{:02}:00", index % 60));
+            }
+            item
+        })
+        .collect();
+    let processed = fixture.ingest(items).await.unwrap();
+    for (index, outcome) in processed.iter().enumerate() {
+        let stored = fixture.stored(outcome.task_id.unwrap()).await;
+        assert_eq!(stored.key.app_id.as_str(), format!("M-{index:03}"));
+        let url = stored.fields.url.as_ref().map(|url| url.as_str().to_owned());
+        assert_eq!(url, (index % 2 == 0).then(|| format!("https://tracker.example/M-{index}")), "row {index}");
+        let owner_name = stored.fields.owner_name.as_ref().map(|name| name.as_str().to_owned());
+        assert_eq!(owner_name, (index % 2 == 0).then(|| format!("Owner {index}")), "row {index}");
+        let owner_id = stored.fields.owner_id.as_ref().map(|owner| owner.as_str().to_owned());
+        assert_eq!(owner_id, (index % 3 == 0).then(|| format!("u-{index}")), "row {index}");
+        let source = stored.fields.source_updated_at.map(|at| at.to_api_string());
+        assert_eq!(source, (index % 3 == 0).then(|| format!("2024-02-01 10:{:02}:00", index % 60)), "row {index}");
+    }
+}
+
 async fn tokens_lifecycle(test: TestDatabase) {
     let fixture = fixture(test).await;
     let organization = OrganizationId(1);
@@ -544,6 +577,7 @@ infra_diesel::backend_tests!(
     other_tenant_parent_not_found,
     concurrent_creates_report_one_created,
     large_batch_with_parents,
+    mixed_nulls_in_one_statement,
     tokens_lifecycle,
     project_upsert_updates,
     list_tasks_pages_by_id,

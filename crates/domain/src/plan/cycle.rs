@@ -5,9 +5,7 @@
 //! planned rows overriding stored nodes, finds every cycle. Nodes already
 //! walked are remembered, so the whole check visits each node once.
 
-use std::collections::HashMap;
-
-use super::{PlannedParent, PlannedRow, Snapshot};
+use super::{KeyMap, PlannedParent, PlannedRow, Snapshot};
 use crate::error::{DetailCode, ItemError};
 use crate::ids::TaskId;
 use crate::validate::TASKS_FIELD;
@@ -36,7 +34,7 @@ pub(super) fn find_cycles(
     setters: &[Vec<(usize, &'static str)>],
     snapshot: &Snapshot,
 ) -> Vec<ItemError> {
-    let row_of_id: HashMap<TaskId, usize> =
+    let row_of_id: KeyMap<TaskId, usize> =
         rows.iter().enumerate().filter_map(|(row, planned)| planned.existing_id.map(|id| (id, row))).collect();
     let node_of = |id: TaskId| row_of_id.get(&id).map_or(Node::Stored(id), |row| Node::Row(*row));
     let parent_of = |node: Node| match node {
@@ -48,7 +46,7 @@ pub(super) fn find_cycles(
         Node::Stored(id) => snapshot.nodes.get(&id).and_then(|stored| stored.parent_id).map(node_of),
     };
 
-    let mut marks: HashMap<Node, Mark> = HashMap::new();
+    let mut marks: KeyMap<Node, Mark> = KeyMap::default();
     let mut errors = Vec::new();
     for start in (0..rows.len()).filter(|row| changed[*row]) {
         let mut path = Vec::new();

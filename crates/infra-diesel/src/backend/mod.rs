@@ -14,9 +14,9 @@ use domain::ports::{AppliedBatch, ApplyError};
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
-use crate::models::{NodeRow, TaskRow};
+use crate::models::{NewTaskRow, NodeRow, TaskRow};
 use crate::schema::{projects, tasks};
-use statements::{PgLockedProjects, SqliteProjectsByIds, SqliteTasksByKeys};
+use statements::{PgLockedProjects, PgTaskUpsert, SqliteProjectsByIds, SqliteTasksByKeys, TaskUpsert};
 
 pub(crate) mod statements;
 
@@ -176,6 +176,11 @@ pub(crate) trait Dialect: Connection + Sized {
     /// all their ancestors too, in one query.
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>>;
 
+    /// Upserts `rows` in one statement, returning `(id, project_id,
+    /// task_app_id, insert_token)` per row. Callers pass at most
+    /// [`statements::UPSERT_CHUNK_ROWS`] rows, which keeps SQLite within its bind limit.
+    fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>>;
+
     /// Applies pending migrations and returns their versions.
     fn migrate(&mut self) -> Result<Vec<String>, StoreError>;
 }
@@ -226,6 +231,10 @@ impl Dialect for PgConnection {
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
         let query = if ancestors { ancestors_query!("= ANY($1)") } else { nodes_query!("= ANY($1)") };
         diesel::sql_query(query).bind::<Array<BigInt>, _>(ids).load(self)
+    }
+
+    fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
+        PgTaskUpsert::new(rows).get_results(self)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
@@ -290,6 +299,10 @@ impl Dialect for SqliteConnection {
         diesel::sql_query(query).bind::<Text, _>(json).load(self)
     }
 
+    fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
+        TaskUpsert { rows }.get_results(self)
+    }
+
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
         self.run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|versions| versions.iter().map(ToString::to_string).collect())
@@ -305,7 +318,7 @@ fn json_array<T: serde::Serialize>(values: &[T]) -> QueryResult<String> {
 macro_rules! backend_module {
     ($name:ident, $connection:ty) => {
         pub(crate) mod $name {
-            use std::collections::{BTreeMap, BTreeSet, HashMap};
+            use std::collections::{BTreeMap, BTreeSet};
 
             use chrono::NaiveDateTime;
             use diesel::prelude::*;
@@ -313,14 +326,14 @@ macro_rules! backend_module {
             use domain::auth::{StoredToken, TokenHash};
             use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, Receipt, StoredResponse};
             use domain::organization::{NewOrganization, Organization};
-            use domain::plan::{BatchPlanner, BatchRefs, PlannedParent, PlannedRow, Snapshot, TaskNode, WritePlan};
+            use domain::plan::{BatchPlanner, BatchRefs, KeyMap, PlannedParent, PlannedRow, Snapshot, TaskNode, WritePlan};
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
             use domain::project::{DEFAULT_ACTIVE, NewProject, Project};
             use domain::read::{ProjectFilter, TaskFilter};
             use domain::task::{Action, StoredTask, TaskKey};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
-            use super::statements::{TaskUpsert, UPSERT_CHUNK_ROWS};
+            use super::statements::UPSERT_CHUNK_ROWS;
             use super::{Dialect, GroupOutcome, TxError, WriteLock};
             use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow};
             use crate::schema::{

@@ -66,8 +66,13 @@ const UPSERT_CONFLICT: &str = " ON CONFLICT (project_id, task_app_id) DO UPDATE 
      source_updated_at = excluded.source_updated_at \
      RETURNING id, project_id, task_app_id, insert_token";
 
-/// Multi-row `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` of task rows,
-/// returning `(id, project_id, task_app_id, insert_token)` per row.
+mod pg_upsert;
+
+pub(crate) use pg_upsert::PgTaskUpsert;
+
+/// SQLite's multi-row `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` of
+/// task rows, returning `(id, project_id, task_app_id, insert_token)` per row.
+/// PostgreSQL binds the same rows as arrays instead ([`PgTaskUpsert`]).
 #[derive(Debug)]
 pub(crate) struct TaskUpsert<'q> {
     pub(crate) rows: &'q [NewTaskRow<'q>],

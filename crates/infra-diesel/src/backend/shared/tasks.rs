@@ -292,13 +292,12 @@ fn write_plans(conn: &mut Conn, plans: &[&WritePlan], insert_token: i64) -> Resu
         new_rows.sort_unstable_by(|a, b| (a.project_id, a.task_app_id).cmp(&(b.project_id, b.task_app_id)));
     }
 
-    let mut written: HashMap<(i64, String), (i64, i64)> = HashMap::with_capacity(new_rows.len());
+    let mut returned: Vec<(i64, i64, String, i64)> = Vec::with_capacity(new_rows.len());
     for chunk in new_rows.chunks(UPSERT_CHUNK_ROWS) {
-        let returned: Vec<(i64, i64, String, i64)> = TaskUpsert { rows: chunk }.get_results(conn)?;
-        for (id, project_id, app_id, token) in returned {
-            written.insert((project_id, app_id), (id, token));
-        }
+        returned.extend(conn.upsert_tasks(chunk)?);
     }
+    let written: Written<'_> =
+        returned.iter().map(|(id, project_id, app_id, token)| ((*project_id, app_id.as_str()), (*id, *token))).collect();
     plans
         .iter()
         .map(|plan| {
@@ -308,6 +307,9 @@ fn write_plans(conn: &mut Conn, plans: &[&WritePlan], insert_token: i64) -> Resu
         })
         .collect()
 }
+
+/// The id and insert token the upsert returned, by project id and external id.
+type Written<'a> = KeyMap<(i64, &'a str), (i64, i64)>;
 
 fn new_task_row(row: &PlannedRow, now: Timestamp, insert_token: i64) -> NewTaskRow<'_> {
     let now = StoredTime(now.as_naive());
@@ -333,7 +335,7 @@ fn new_task_row(row: &PlannedRow, now: Timestamp, insert_token: i64) -> NewTaskR
 /// Maps a plan's rows onto what the upsert returned for them.
 fn row_writes(
     plan: &WritePlan,
-    written: &HashMap<(i64, String), (i64, i64)>,
+    written: &Written<'_>,
     insert_token: i64,
 ) -> Result<Vec<RowWrite>, TxError> {
     let mut rows = Vec::with_capacity(plan.rows.len());
@@ -342,7 +344,7 @@ fn row_writes(
             rows.push(RowWrite { id, action: Action::Updated });
             continue;
         }
-        let lookup = (row.key.project_id.get(), row.key.app_id.as_str().to_owned());
+        let lookup = (row.key.project_id.get(), row.key.app_id.as_str());
         let (id, token) = *written
             .get(&lookup)
             .ok_or_else(|| StoreError::internal(format!("the upsert returned no row for task {:?}", row.key.app_id.as_str())))?;
