@@ -13,6 +13,7 @@ mod http;
 mod report;
 mod server;
 mod stats;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,6 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 
 use crate::data::{DataSet, Mode};
 use crate::report::{BackendReport, CaseReport, MemoryRound, Report, Settings, mib};
@@ -201,11 +201,14 @@ fn run_sqlite(server_bin: &Path, out_dir: &Path, data: &DataSet, settings: &Sett
     let binary = Binary { path: server_bin.to_owned(), database_url: format!("sqlite://{path_text}") };
     let result = (|| -> anyhow::Result<BackendReport> {
         binary.admin(&["migrate"])?;
-        let version = sqlite_version(&path_text)?;
+        let version = store::sqlite_version(&path_text)?;
         println!("\n== sqlite {version} at {}", path.display());
-        let floor = |case: &floor::Case<'_>| floor::run_sqlite(&path_text, case);
-        let count = |project_id: i64| count_sqlite(&path_text, project_id);
-        let (cases, memory_rounds) = run_backend(&binary, out_dir, Backend::Sqlite, data, settings, floor, count)?;
+        let hooks = Hooks {
+            floor: &|case| floor::run_sqlite(&path_text, case),
+            count: &|project_id| store::count_sqlite(&path_text, project_id),
+            reset: &|| store::reset_sqlite(&path_text),
+        };
+        let (cases, memory_rounds) = run_backend(&binary, out_dir, Backend::Sqlite, data, settings, &hooks)?;
         Ok(BackendReport { backend: "sqlite".into(), version: Some(version), skipped: None, cases, memory_rounds })
     })();
     remove(&path);
@@ -241,17 +244,30 @@ fn run_postgres(
     let binary = Binary { path: server_bin.to_owned(), database_url: url.clone() };
     let result = (|| -> anyhow::Result<BackendReport> {
         binary.admin(&["migrate"])?;
-        let version = postgres_version(&url)?;
+        let version = store::postgres_version(&url)?;
         println!("\n== postgres {version}, database {name}");
-        let floor = |case: &floor::Case<'_>| floor::run_postgres(&url, case);
-        let count = |project_id: i64| count_postgres(&url, project_id);
-        let (cases, memory_rounds) = run_backend(&binary, out_dir, Backend::Postgres, data, settings, floor, count)?;
+        let hooks = Hooks {
+            floor: &|case| floor::run_postgres(&url, case),
+            count: &|project_id| store::count_postgres(&url, project_id),
+            reset: &|| store::reset_postgres(&url),
+        };
+        let (cases, memory_rounds) = run_backend(&binary, out_dir, Backend::Postgres, data, settings, &hooks)?;
         Ok(BackendReport { backend: "postgres".into(), version: Some(version), skipped: None, cases, memory_rounds })
     })();
     let dropped = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     let report = result?;
     dropped.with_context(|| format!("failed to drop the database {name}"))?;
     Ok(report)
+}
+
+/// The database operations of one backend's run.
+struct Hooks<'a> {
+    /// Writes one case's rows straight to the database.
+    floor: &'a dyn Fn(&floor::Case<'_>) -> anyhow::Result<stats::Measure>,
+    /// Counts a project's tasks and parent links.
+    count: &'a dyn Fn(i64) -> anyhow::Result<(usize, usize)>,
+    /// Cleans up after the case before, ahead of each measurement.
+    reset: &'a dyn Fn() -> anyhow::Result<()>,
 }
 
 /// Runs every batch size as creates then updates, floor first, then the service on a fresh server process.
@@ -262,8 +278,7 @@ fn run_backend(
     backend: Backend,
     data: &DataSet,
     settings: &Settings,
-    floor: impl Fn(&floor::Case<'_>) -> anyhow::Result<stats::Measure>,
-    count: impl Fn(i64) -> anyhow::Result<(usize, usize)>,
+    hooks: &Hooks<'_>,
 ) -> anyhow::Result<(Vec<CaseReport>, Vec<MemoryRound>)> {
     let organization = binary.create_organization("Leanmote benchmark")?;
     let token = binary.create_token("bench", organization)?;
@@ -280,6 +295,7 @@ fn run_backend(
         for mode in [Mode::Create, Mode::Update] {
             let batches = data.batches(size, mode);
             let label = format!("{} batch {size} {}", backend.name(), mode.as_str());
+            (hooks.reset)()?;
             settle(settings);
             println!("-- {label}: floor");
             let floor_case = floor::Case {
@@ -290,8 +306,8 @@ fn run_backend(
                 concurrency: settings.concurrency,
                 ids: &ids,
             };
-            let floor_measure = floor(&floor_case)?;
-            check_rows(&count, floor_project, data)?;
+            let floor_measure = (hooks.floor)(&floor_case)?;
+            check_rows(hooks.count, floor_project, data)?;
             println!("   {}", report::one_line(&floor_measure));
 
             if settings.floor_only {
@@ -300,6 +316,7 @@ fn run_backend(
             }
             println!("-- {label}: service");
             let bodies = data::request_bodies(data, &batches, service_project, mode)?;
+            (hooks.reset)()?;
             let server = binary.serve(settings.server_workers, &log)?;
             settle(settings);
             let measured =
@@ -310,7 +327,7 @@ fn run_backend(
                     });
             server.stop()?;
             let (service_measure, memory) = measured?;
-            check_rows(&count, service_project, data)?;
+            check_rows(hooks.count, service_project, data)?;
             println!(
                 "   {}; server peak RSS {:.1} MiB",
                 report::one_line(&service_measure),
@@ -400,49 +417,4 @@ fn check_rows(
         );
     }
     Ok(())
-}
-
-#[derive(QueryableByName)]
-struct Counts {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    row_count: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    parent_count: i64,
-}
-
-const COUNT_QUERY: &str =
-    "SELECT COUNT(*) AS row_count, COUNT(parent_task_id) AS parent_count FROM tasks WHERE project_id = $1";
-
-fn count_sqlite(path: &str, project_id: i64) -> anyhow::Result<(usize, usize)> {
-    let mut conn = SqliteConnection::establish(path)?;
-    let counts: Counts = diesel::sql_query(COUNT_QUERY.replace("$1", "?"))
-        .bind::<diesel::sql_types::BigInt, _>(project_id)
-        .get_result(&mut conn)?;
-    Ok((usize::try_from(counts.row_count)?, usize::try_from(counts.parent_count)?))
-}
-
-fn count_postgres(url: &str, project_id: i64) -> anyhow::Result<(usize, usize)> {
-    let mut conn = PgConnection::establish(url)?;
-    let counts: Counts =
-        diesel::sql_query(COUNT_QUERY).bind::<diesel::sql_types::BigInt, _>(project_id).get_result(&mut conn)?;
-    Ok((usize::try_from(counts.row_count)?, usize::try_from(counts.parent_count)?))
-}
-
-#[derive(QueryableByName)]
-struct Version {
-    #[diesel(sql_type = Text)]
-    version: String,
-}
-
-fn sqlite_version(path: &str) -> anyhow::Result<String> {
-    let mut conn = SqliteConnection::establish(path)?;
-    let version: Version = diesel::sql_query("SELECT sqlite_version() AS version").get_result(&mut conn)?;
-    Ok(version.version)
-}
-
-fn postgres_version(url: &str) -> anyhow::Result<String> {
-    let mut conn = PgConnection::establish(url)?;
-    let version: Version =
-        diesel::sql_query("SELECT current_setting('server_version') AS version").get_result(&mut conn)?;
-    Ok(version.version)
 }
