@@ -6,10 +6,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 /// Vacuums and analyzes `tasks` and writes a checkpoint, before each
-/// measurement of the floor and of the service alike. Otherwise autovacuum
-/// and the checkpointer clean up after the case before while the next case
-/// runs on the same cores. The service, which always runs after its floor,
-/// would pay for the floor's dead rows and dirty pages.
+/// measurement of the floor and of the service alike. Without it, the
+/// service's updates run on a table and index full of the dead rows that its
+/// floor's updates just left. A checkpoint, started by the WAL of earlier
+/// cases, could also land inside any one measurement.
 pub fn reset_postgres(url: &str) -> anyhow::Result<()> {
     let mut conn = PgConnection::establish(url)?;
     conn.batch_execute("VACUUM (ANALYZE) tasks")?;
