@@ -566,6 +566,43 @@ async fn postgres_lock_queue_outlasts_acquire_timeout() {
     }
 }
 
+/// A partial update whose stored row another session changes between the
+/// batch's read and its write keeps that session's change: the batch must
+/// not write back the fields it read before the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_update_racing_another_writer_loses_nothing() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    let Some(test) = TestDatabase::postgres().await else { return };
+    let fixture = Arc::new(fixture(test).await);
+    let mut first = task(fixture.project, "RACE-1");
+    first.owner_id = FieldInput::Value("owner-before".into());
+    let id = fixture.ingest(vec![first]).await.unwrap()[0].task_id.unwrap();
+
+    let mut holder = diesel::PgConnection::establish(&fixture.test.url).unwrap();
+    let change = format!("BEGIN; UPDATE tasks SET owner_name = 'Set by the other writer' WHERE id = {}", id.get());
+    holder.batch_execute(&change).unwrap();
+    let racing = tokio::spawn({
+        let fixture = Arc::clone(&fixture);
+        async move {
+            let mut update = task(fixture.project, "RACE-1");
+            update.owner_id = FieldInput::Value("owner-after".into());
+            fixture.ingest(vec![update]).await
+        }
+    });
+    // Long enough for the batch to read the row and reach its write.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    holder.batch_execute("COMMIT").unwrap();
+
+    let processed = racing.await.unwrap().unwrap();
+    assert_eq!(processed[0].action, TaskAction::Updated);
+    let stored = fixture.stored(id).await;
+    assert_eq!(stored.fields.owner_id.map(|owner| owner.as_str().to_owned()).as_deref(), Some("owner-after"));
+    let owner_name = stored.fields.owner_name.map(|name| name.as_str().to_owned());
+    assert_eq!(owner_name.as_deref(), Some("Set by the other writer"));
+}
+
 infra_diesel::backend_tests!(
     exhausted_pool_is_unavailable_then_recovers,
     create_then_update_same_id,
