@@ -42,16 +42,14 @@ const COUNT_QUERY: &str =
 
 pub fn count_sqlite(path: &str, project_id: i64) -> anyhow::Result<(usize, usize)> {
     let mut conn = SqliteConnection::establish(path)?;
-    let counts: Counts = diesel::sql_query(COUNT_QUERY.replace("$1", "?"))
-        .bind::<BigInt, _>(project_id)
-        .get_result(&mut conn)?;
+    let counts: Counts =
+        diesel::sql_query(COUNT_QUERY.replace("$1", "?")).bind::<BigInt, _>(project_id).get_result(&mut conn)?;
     Ok((usize::try_from(counts.row_count)?, usize::try_from(counts.parent_count)?))
 }
 
 pub fn count_postgres(url: &str, project_id: i64) -> anyhow::Result<(usize, usize)> {
     let mut conn = PgConnection::establish(url)?;
-    let counts: Counts =
-        diesel::sql_query(COUNT_QUERY).bind::<BigInt, _>(project_id).get_result(&mut conn)?;
+    let counts: Counts = diesel::sql_query(COUNT_QUERY).bind::<BigInt, _>(project_id).get_result(&mut conn)?;
     Ok((usize::try_from(counts.row_count)?, usize::try_from(counts.parent_count)?))
 }
 

@@ -51,7 +51,10 @@ impl TaskUrl {
         Self::check_shape(&value)?;
         let parsed = url::Url::parse(&value).map_err(|error| invalid_url(&format!("is not a valid URL ({error})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid_url(&format!("has scheme {:?}, but only http and https are accepted", parsed.scheme())));
+            return Err(invalid_url(&format!(
+                "has scheme {:?}, but only http and https are accepted",
+                parsed.scheme()
+            )));
         }
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(invalid_url("has no host"));
@@ -85,7 +88,8 @@ impl TaskUrl {
         if value.chars().any(is_forbidden_in_url) {
             return Err(invalid_url("must not contain spaces, backslashes, control or invisible characters"));
         }
-        let starts_with = |prefix: &str| value.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix));
+        let starts_with =
+            |prefix: &str| value.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix));
         if !starts_with("http://") && !starts_with("https://") {
             return Err(invalid_url("must start with http:// or https://"));
         }
