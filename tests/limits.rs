@@ -263,6 +263,28 @@ async fn metrics_count_requests(test: TestDatabase) {
     assert!(text.contains("leanmote_http_request_duration_seconds_bucket"), "latency is a histogram");
 }
 
+/// On PostgreSQL, a batch that gives a stored task another parent starts
+/// over under the exclusive project lock, and the metric counts it by reason.
+#[tokio::test]
+async fn postgres_metrics_count_exclusive_restarts() {
+    let Some(test) = TestDatabase::postgres().await else { return };
+    let acme = tenant(&test, "acme", 0).await;
+    let server = start(test).await;
+    let mut child = task(acme.project, "CHILD");
+    child["parent_task_app_id"] = json!("PARENT-1");
+    let batch = json!([task(acme.project, "PARENT-1"), task(acme.project, "PARENT-2"), child]);
+    assert_eq!(support::post_tasks(&server, &acme.token, batch).await.0, 200);
+    child["parent_task_app_id"] = json!("PARENT-2");
+    assert_eq!(support::post_tasks(&server, &acme.token, json!([child])).await.0, 200);
+
+    let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("leanmote_exclusive_restarts_total") && line.contains("reason=\"moves_task\""))
+        .unwrap_or_else(|| panic!("no exclusive restart counted in:\n{text}"));
+    assert_eq!(line.rsplit(' ').next(), Some("1"));
+}
+
 /// Reads the token id the server logged, so the test does not assume it.
 fn acme_token_id(log: &str) -> i64 {
     log.lines()

@@ -11,7 +11,7 @@ use crate::schema::{projects, tasks};
 use crate::stored_time::{MaybeStoredTime, StoredTime};
 
 /// A task row to insert or to upsert over an existing one (see `backend::statements`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewTaskRow<'a> {
     pub project_id: i64,
     pub task_app_id: &'a str,
@@ -25,6 +25,15 @@ pub struct NewTaskRow<'a> {
     pub updated_at: StoredTime,
     pub insert_token: i64,
     pub source_updated_at: Option<StoredTime>,
+}
+
+/// A stored task row to update, if it still has the version read before.
+#[derive(Debug)]
+pub struct VersionedTaskRow<'a> {
+    pub id: i64,
+    /// PostgreSQL's `xmin` of the row as read (see `backend::statements`).
+    pub version: i64,
+    pub row: NewTaskRow<'a>,
 }
 
 /// A whole task row as stored.
@@ -62,7 +71,8 @@ impl TaskRow {
         };
         let app_id = TaskAppId::parse(self.task_app_id).map_err(|error| corrupt("task_app_id", error.message))?;
         let name = TaskName::parse(self.task_name).map_err(|error| corrupt("task_name", error.message))?;
-        let url = self.task_url.map(TaskUrl::from_stored).transpose().map_err(|error| corrupt("task_url", error.message))?;
+        let url =
+            self.task_url.map(TaskUrl::from_stored).transpose().map_err(|error| corrupt("task_url", error.message))?;
         let owner_id =
             self.owner_id.map(OwnerId::parse).transpose().map_err(|error| corrupt("owner_id", error.message))?;
         let owner_name =

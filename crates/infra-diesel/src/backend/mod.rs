@@ -14,9 +14,9 @@ use domain::ports::{AppliedBatch, ApplyError};
 use domain::{Rejection, StoreError};
 
 use crate::error::query_error;
-use crate::models::{NewTaskRow, NodeRow, TaskRow};
+use crate::models::{NewTaskRow, NodeRow, TaskRow, VersionedTaskRow};
 use crate::schema::{projects, tasks};
-use statements::{PgLockedProjects, PgTaskUpsert, SqliteProjectsByIds, SqliteTasksByKeys, TaskUpsert};
+use statements::{PgLockedProjects, PgTaskUpdate, PgTaskUpsert, SqliteProjectsByIds, SqliteTasksByKeys, TaskUpsert};
 
 pub(crate) mod statements;
 
@@ -32,9 +32,10 @@ pub(crate) enum TxError {
     /// The batch moves a stored task, which its [`WriteLock::Shared`] lock does
     /// not allow: roll back and start over with [`WriteLock::Exclusive`].
     NeedsExclusiveLock,
-    /// Another writer created a key that this batch planned to create: roll
-    /// back and start over with [`WriteLock::Exclusive`], whose snapshot then contains that row.
-    ConcurrentCreate,
+    /// Another writer created a key that this batch planned to create, or
+    /// changed a stored row that it read: roll back and start over with
+    /// [`WriteLock::Exclusive`], whose snapshot then contains that writer's row.
+    ConcurrentWrite,
 }
 
 impl From<DieselError> for TxError {
@@ -56,7 +57,7 @@ impl TxError {
             Self::Query(error) => query_error(error),
             Self::Store(error) => error,
             Self::NeedsExclusiveLock => StoreError::internal("a batch that moves a stored task ran without its lock"),
-            Self::ConcurrentCreate => StoreError::internal("another writer created a key while the project was locked"),
+            Self::ConcurrentWrite => StoreError::internal("another writer wrote a key while the project was locked"),
         }
     }
 
@@ -89,28 +90,32 @@ pub(crate) enum GroupOutcome {
 ///   task points at yet, so it cannot close a cycle with another batch. It runs
 ///   beside other such batches. The planner merges absent fields into the
 ///   stored row and decides create or move from it, so that row must stay as
-///   read until the commit: the snapshot read locks the stored rows of the
-///   keys its items write (`FOR NO KEY UPDATE`). A key with no stored row
-///   cannot be locked, so the write checks instead that each row it planned
-///   to create carries this transaction's `insert_token`. If another writer
-///   created it first, the batch starts over. A parent it only
-///   names needs no lock, because a stored task's id never changes and no
-///   batch in this mode gives a stored task another parent.
+///   read until the commit. The snapshot read returns each stored row's
+///   version (`xmin`), and the write updates a row only if its version is
+///   unchanged. A key with no stored row has no version, so the write checks
+///   instead that each row it planned to create carries this transaction's
+///   `insert_token`. Either way, a batch that finds another writer's row
+///   starts over. A parent it only names needs no check, because a stored
+///   task's id never changes and no batch in this mode gives a stored task
+///   another parent.
 ///
 /// Whether a batch moves a stored task shows only in its snapshot, so a
 /// transaction starts in `Shared` mode and starts over in `Exclusive` mode
-/// when it finds a move or a concurrent create.
+/// when it finds a move or a concurrent write.
 ///
-/// Row locks live in the rows, not in PostgreSQL's shared lock table, so a
-/// batch of 1000 tasks takes as many locks there as it has projects. With the
+/// The checks take no lock in PostgreSQL's shared lock table, so a batch
+/// of 1000 tasks takes as many locks there as it has projects. With the
 /// default settings that table overflowed between 12,000 and 20,000 locks on
 /// the test server, and an advisory lock per key reached that with a dozen
-/// or more such batches at once.
+/// or more such batches at once. Row locks (`FOR NO KEY UPDATE` in the
+/// read) also stayed out of that table, but wrote every row they locked,
+/// which cost about 8% of the service's throughput at batch 1000 updates
+/// (`docs/benchmarks.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteLock {
     /// `pg_advisory_xact_lock` on each project.
     Exclusive,
-    /// `pg_advisory_xact_lock_shared` on each project, and row locks on the stored rows the items write.
+    /// `pg_advisory_xact_lock_shared` on each project, and a version check on the stored rows the items write.
     Shared,
 }
 
@@ -168,9 +173,15 @@ pub(crate) trait Dialect: Connection + Sized {
 
     /// Loads the stored rows of one project's tasks with these external ids.
     ///
-    /// With `lock`, the rows stay locked against other writers until the
-    /// transaction ends. SQLite ignores it: its write transactions run one at a time.
-    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], lock: bool) -> QueryResult<Vec<TaskRow>>;
+    /// With `versioned`, PostgreSQL also returns each row's version for
+    /// [`Dialect::update_versioned_tasks`]. SQLite returns none: its write
+    /// transactions run one at a time, so no row changes between read and write.
+    fn load_tasks_by_keys(
+        &mut self,
+        project_id: i64,
+        app_ids: &[&str],
+        versioned: bool,
+    ) -> QueryResult<Vec<(TaskRow, Option<i64>)>>;
 
     /// Loads the tree nodes of the tasks `ids`, and with `ancestors` those of
     /// all their ancestors too, in one query.
@@ -180,6 +191,11 @@ pub(crate) trait Dialect: Connection + Sized {
     /// task_app_id, insert_token)` per row. Callers pass at most
     /// [`statements::UPSERT_CHUNK_ROWS`] rows, which keeps SQLite within its bind limit.
     fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>>;
+
+    /// Updates the stored rows that still have the version read before, and
+    /// returns `(id, project_id, task_app_id, insert_token)` of each. A row
+    /// missing from the result was changed by another writer in between.
+    fn update_versioned_tasks(&mut self, rows: &[VersionedTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>>;
 
     /// Applies pending migrations and returns their versions.
     fn migrate(&mut self) -> Result<Vec<String>, StoreError>;
@@ -214,18 +230,22 @@ impl Dialect for PgConnection {
         }
     }
 
-    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], lock: bool) -> QueryResult<Vec<TaskRow>> {
+    fn load_tasks_by_keys(
+        &mut self,
+        project_id: i64,
+        app_ids: &[&str],
+        versioned: bool,
+    ) -> QueryResult<Vec<(TaskRow, Option<i64>)>> {
         // diesel binds the list as one array (`= ANY($2)`), so both statements are cached.
-        let query = tasks::table
-            .filter(tasks::project_id.eq(project_id))
-            .filter(tasks::task_app_id.eq_any(app_ids))
-            .select(TaskRow::as_select());
-        if !lock {
-            return query.load(self);
+        let query = tasks::table.filter(tasks::project_id.eq(project_id)).filter(tasks::task_app_id.eq_any(app_ids));
+        if !versioned {
+            let rows: Vec<TaskRow> = query.select(TaskRow::as_select()).load(self)?;
+            return Ok(rows.into_iter().map(|row| (row, None)).collect());
         }
-        // Rows are locked in the order they are returned, the same order in every writer.
-        // `NO KEY UPDATE` still lets other writers insert children that point at these rows.
-        query.order(tasks::task_app_id).for_no_key_update().load(self)
+        // `xmin` changes with every update of the row, and only then.
+        let version = diesel::dsl::sql::<BigInt>("xmin::text::bigint");
+        let rows: Vec<(TaskRow, i64)> = query.select((TaskRow::as_select(), version)).load(self)?;
+        Ok(rows.into_iter().map(|(row, version)| (row, Some(version))).collect())
     }
 
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
@@ -235,6 +255,10 @@ impl Dialect for PgConnection {
 
     fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
         PgTaskUpsert::new(rows).get_results(self)
+    }
+
+    fn update_versioned_tasks(&mut self, rows: &[VersionedTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
+        PgTaskUpdate::new(rows).get_results(self)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
@@ -276,16 +300,23 @@ impl Dialect for SqliteConnection {
         SqliteProjectsByIds { ids: json_array(ids)? }.load(self)
     }
 
-    fn load_tasks_by_keys(&mut self, project_id: i64, app_ids: &[&str], _lock: bool) -> QueryResult<Vec<TaskRow>> {
-        if let [app_id] = app_ids {
+    fn load_tasks_by_keys(
+        &mut self,
+        project_id: i64,
+        app_ids: &[&str],
+        _versioned: bool,
+    ) -> QueryResult<Vec<(TaskRow, Option<i64>)>> {
+        let rows: Vec<TaskRow> = if let [app_id] = app_ids {
             // A one-task batch: a plain key lookup is cheaper than a JSON table.
-            return tasks::table
+            tasks::table
                 .filter(tasks::project_id.eq(project_id))
                 .filter(tasks::task_app_id.eq(app_id))
                 .select(TaskRow::as_select())
-                .load(self);
-        }
-        SqliteTasksByKeys { project_id, app_ids: json_array(app_ids)? }.load(self)
+                .load(self)?
+        } else {
+            SqliteTasksByKeys { project_id, app_ids: json_array(app_ids)? }.load(self)?
+        };
+        Ok(rows.into_iter().map(|row| (row, None)).collect())
     }
 
     fn query_nodes(&mut self, ids: &[i64], ancestors: bool) -> QueryResult<Vec<NodeRow>> {
@@ -301,6 +332,13 @@ impl Dialect for SqliteConnection {
 
     fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
         TaskUpsert { rows }.get_results(self)
+    }
+
+    fn update_versioned_tasks(&mut self, rows: &[VersionedTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
+        // No row has a version here (see `load_tasks_by_keys`), so this never
+        // runs. Writers take turns, so the upsert is exact anyway.
+        let rows: Vec<NewTaskRow<'_>> = rows.iter().map(|versioned| versioned.row.clone()).collect();
+        TaskUpsert { rows: &rows }.get_results(self)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
@@ -326,7 +364,9 @@ macro_rules! backend_module {
             use domain::auth::{StoredToken, TokenHash};
             use domain::idempotency::{Claim, Fingerprint, IdempotencyKey, Receipt, StoredResponse};
             use domain::organization::{NewOrganization, Organization};
-            use domain::plan::{BatchPlanner, BatchRefs, KeyMap, PlannedParent, PlannedRow, Snapshot, TaskNode, WritePlan};
+            use domain::plan::{
+                BatchPlanner, BatchRefs, KeyMap, PlannedParent, PlannedRow, Snapshot, TaskNode, WritePlan,
+            };
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
             use domain::project::{DEFAULT_ACTIVE, NewProject, Project};
             use domain::read::{ProjectFilter, TaskFilter};
@@ -335,7 +375,7 @@ macro_rules! backend_module {
 
             use super::statements::UPSERT_CHUNK_ROWS;
             use super::{Dialect, GroupOutcome, TxError, WriteLock};
-            use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow};
+            use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow, VersionedTaskRow};
             use crate::schema::{
                 api_token_organizations, api_tokens, idempotency_keys, organizations, projects, tasks,
             };

@@ -66,8 +66,11 @@ const UPSERT_CONFLICT: &str = " ON CONFLICT (project_id, task_app_id) DO UPDATE 
      source_updated_at = excluded.source_updated_at \
      RETURNING id, project_id, task_app_id, insert_token";
 
+mod pg_columns;
+mod pg_update;
 mod pg_upsert;
 
+pub(crate) use pg_update::PgTaskUpdate;
 pub(crate) use pg_upsert::PgTaskUpsert;
 
 /// SQLite's multi-row `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` of

@@ -11,7 +11,8 @@ const LINK_CHUNK_ROWS: usize = 500;
 ///
 /// A transaction in [`WriteLock::Shared`] mode that finds the batch moving a
 /// stored task, or finds that another writer created a key it planned to
-/// create, rolls back and starts over in [`WriteLock::Exclusive`] mode.
+/// create or changed a row it read, rolls back and starts over in
+/// [`WriteLock::Exclusive`] mode.
 ///
 /// Returns the batch's writes and whether it gave a stored task another parent.
 pub(crate) fn apply_batch(
@@ -24,8 +25,8 @@ pub(crate) fn apply_batch(
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            let locked_keys = if lock == WriteLock::Shared { planner.item_keys() } else { BTreeSet::new() };
-            let mut snapshot = load_snapshot(conn, &refs, &locked_keys, Some(lock))?;
+            let versioned_keys = if lock == WriteLock::Shared { planner.item_keys() } else { BTreeSet::new() };
+            let (mut snapshot, versions) = load_snapshot(conn, &refs, &versioned_keys, Some(lock))?;
             let moves = planner.moves_stored_task(&snapshot);
             if lock == WriteLock::Shared && moves {
                 return Err(TxError::NeedsExclusiveLock);
@@ -33,7 +34,7 @@ pub(crate) fn apply_batch(
             load_chains(conn, &mut snapshot, planner)?;
 
             let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
-            let rows = write_plans(conn, &[&plan], insert_token)?.pop().unwrap_or_default();
+            let rows = write_plans(conn, &[&plan], insert_token, &versions)?.pop().unwrap_or_default();
             let applied = AppliedBatch { plan, rows };
             if let Some(receipt) = receipt {
                 store_receipt(conn, receipt, &applied)?;
@@ -41,7 +42,10 @@ pub(crate) fn apply_batch(
             Ok((applied, moves))
         });
         match outcome {
-            Err(TxError::NeedsExclusiveLock | TxError::ConcurrentCreate) if lock == WriteLock::Shared => {
+            Err(error @ (TxError::NeedsExclusiveLock | TxError::ConcurrentWrite)) if lock == WriteLock::Shared => {
+                let reason = if matches!(error, TxError::NeedsExclusiveLock) { "moves_task" } else { "concurrent_write" };
+                tracing::debug!(reason, "batch starts over under the exclusive project lock");
+                metrics::counter!("leanmote_exclusive_restarts_total", "reason" => reason).increment(1);
                 lock = WriteLock::Exclusive;
             }
             other => return other,
@@ -64,12 +68,12 @@ pub(crate) fn apply_group(
     insert_token: i64,
 ) -> Result<Vec<GroupOutcome>, TxError> {
     let refs = merged_refs(batches);
-    let mut locked_keys = BTreeSet::new();
+    let mut versioned_keys = BTreeSet::new();
     if Conn::FIRST_WRITE_LOCK == WriteLock::Shared {
-        locked_keys.extend(batches.iter().flat_map(|batch| batch.item_keys.iter().cloned()));
+        versioned_keys.extend(batches.iter().flat_map(|batch| batch.item_keys.iter().cloned()));
     }
     conn.write_transaction(|conn| {
-        let snapshot = load_snapshot(conn, &refs, &locked_keys, Some(Conn::FIRST_WRITE_LOCK))?;
+        let (snapshot, versions) = load_snapshot(conn, &refs, &versioned_keys, Some(Conn::FIRST_WRITE_LOCK))?;
         let mut outcomes: Vec<GroupOutcome> = batches
             .iter()
             .map(|batch| {
@@ -90,7 +94,7 @@ pub(crate) fn apply_group(
                 GroupOutcome::Rejected(_) | GroupOutcome::Alone => None,
             })
             .collect();
-        let mut written = write_plans(conn, &plans, insert_token)?.into_iter();
+        let mut written = write_plans(conn, &plans, insert_token, &versions)?.into_iter();
         for (batch, outcome) in batches.iter().zip(&mut outcomes) {
             if let GroupOutcome::Applied(applied) = outcome {
                 applied.rows = written.next().unwrap_or_default();
@@ -114,7 +118,7 @@ pub(crate) fn plan_ahead(
 ) -> Result<Option<Vec<WritePlan>>, TxError> {
     let refs = merged_refs(batches);
     conn.transaction(|conn| {
-        let snapshot = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
+        let (snapshot, _) = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
         let mut plans = Vec::with_capacity(batches.len());
         for batch in batches {
             if batch.planner.moves_stored_task(&snapshot) {
@@ -138,7 +142,8 @@ pub(crate) fn write_planned(
 ) -> Result<Vec<AppliedBatch>, TxError> {
     conn.write_transaction(|conn| {
         let plan_refs: Vec<&WritePlan> = plans.iter().collect();
-        let rows = write_plans(conn, &plan_refs, insert_token)?;
+        // Read-ahead runs on SQLite only, whose rows carry no version.
+        let rows = write_plans(conn, &plan_refs, insert_token, &RowVersions::default())?;
         let applied: Vec<AppliedBatch> =
             plans.into_iter().zip(rows).map(|(plan, rows)| AppliedBatch { plan, rows }).collect();
         for (batch, applied) in batches.iter().zip(&applied) {
@@ -171,7 +176,7 @@ fn store_receipt(conn: &mut Conn, receipt: &Receipt, applied: &AppliedBatch) -> 
 pub(crate) fn plan_batch(conn: &mut Conn, planner: &BatchPlanner) -> Result<WritePlan, TxError> {
     conn.transaction(|conn| {
         let refs = planner.refs();
-        let mut snapshot = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
+        let (mut snapshot, _) = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
         load_chains(conn, &mut snapshot, planner)?;
         planner.plan(&snapshot).map_err(TxError::Rejected)
     })
@@ -209,39 +214,43 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 /// [`load_chains`], because which ones are needed shows only in this snapshot.
 ///
 /// With a lock mode, the first statement locks the projects. The stored rows
-/// under `locked_keys` stay locked too, until the transaction ends.
+/// under `versioned_keys` come with their versions (PostgreSQL only), so that
+/// the write can tell whether another writer changed them in between.
 fn load_snapshot(
     conn: &mut Conn,
     refs: &BatchRefs,
-    locked_keys: &BTreeSet<TaskKey>,
+    versioned_keys: &BTreeSet<TaskKey>,
     lock: Option<WriteLock>,
-) -> Result<Snapshot, TxError> {
+) -> Result<(Snapshot, RowVersions), TxError> {
     let mut snapshot = Snapshot::default();
     let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
     let projects = conn.read_projects(&project_ids, lock)?;
     snapshot.projects = projects.into_iter().map(|(project, organization)| (ProjectId(project), OrganizationId(organization))).collect();
 
-    // Keys by project and by whether their rows are locked: a parent that is
-    // only named is read without a lock, so batches naming one parent do not queue.
+    // Keys by project and by whether the write needs their rows' versions. A
+    // parent that is only named is never written, so it needs none.
     let mut keys_by_project: BTreeMap<(i64, bool), Vec<&str>> = BTreeMap::new();
     for key in &refs.keys {
-        let locked = locked_keys.contains(key);
-        keys_by_project.entry((key.project_id.get(), locked)).or_default().push(key.app_id.as_str());
+        let versioned = versioned_keys.contains(key);
+        keys_by_project.entry((key.project_id.get(), versioned)).or_default().push(key.app_id.as_str());
     }
-    for ((project_id, locked), app_ids) in keys_by_project {
+    let mut versions = RowVersions::default();
+    for ((project_id, versioned), app_ids) in keys_by_project {
         if !snapshot.projects.contains_key(&ProjectId(project_id)) {
             continue;
         }
         for chunk in app_ids.chunks(KEY_CHUNK) {
-            let rows = conn.load_tasks_by_keys(project_id, chunk, locked)?;
-            for row in rows {
+            for (row, version) in conn.load_tasks_by_keys(project_id, chunk, versioned)? {
                 let task = row.into_domain()?;
+                if let Some(version) = version {
+                    versions.insert(task.id.get(), version);
+                }
                 snapshot.tasks_by_key.insert(task.key.clone(), task);
             }
         }
     }
     add_nodes(&mut snapshot, load_nodes(conn, &refs.parent_ids, false)?);
-    Ok(snapshot)
+    Ok((snapshot, versions))
 }
 
 /// Adds the planner's [`BatchPlanner::ancestor_seeds`] and all their ancestors to the snapshot.
@@ -275,25 +284,47 @@ fn load_nodes(conn: &mut Conn, ids: &BTreeSet<TaskId>, ancestors: bool) -> Resul
     Ok(conn.query_nodes(&ids, ancestors)?)
 }
 
-/// Upserts the planned rows of every plan in one set of statements, then
+/// Writes the planned rows of every plan in one set of statements, then
 /// links the parents created in the same batch. Returns each plan's writes.
 ///
-/// Whether a row was created is read back from the database: `insert_token` is
-/// written on insert only, so a row returning this transaction's token was inserted by it.
-fn write_plans(conn: &mut Conn, plans: &[&WritePlan], insert_token: i64) -> Result<Vec<Vec<RowWrite>>, TxError> {
+/// A stored row read with a version is updated only if it still has that
+/// version. Every other row is upserted. Whether a row was created is read
+/// back from the database: `insert_token` is written on insert only, so a
+/// row returning this transaction's token was inserted by it.
+fn write_plans(
+    conn: &mut Conn,
+    plans: &[&WritePlan],
+    insert_token: i64,
+    versions: &RowVersions,
+) -> Result<Vec<Vec<RowWrite>>, TxError> {
     // A row equal to the stored one is not written, so its `updated_at` stays.
-    let mut new_rows: Vec<NewTaskRow<'_>> = plans
-        .iter()
-        .flat_map(|plan| plan.rows.iter().filter(|row| !row.unchanged).map(|row| new_task_row(row, plan.now, insert_token)))
-        .collect();
+    let mut upserts: Vec<NewTaskRow<'_>> = Vec::new();
+    let mut updates: Vec<VersionedTaskRow<'_>> = Vec::new();
+    for plan in plans {
+        for row in plan.rows.iter().filter(|row| !row.unchanged) {
+            let new_row = new_task_row(row, plan.now, insert_token);
+            match row.existing_id.and_then(|id| Some((id.get(), *versions.get(&id.get())?))) {
+                Some((id, version)) => updates.push(VersionedTaskRow { id, version, row: new_row }),
+                None => upserts.push(new_row),
+            }
+        }
+    }
     if plans.len() > 1 {
-        // Each plan's rows are sorted already; the merged rows must be too, so
-        // that concurrent writers take row locks in one order.
-        new_rows.sort_unstable_by(|a, b| (a.project_id, a.task_app_id).cmp(&(b.project_id, b.task_app_id)));
+        // Each plan's rows are sorted already. The merged rows must be too, so
+        // that concurrent writers lock the rows they write in one order.
+        upserts.sort_unstable_by(|a, b| (a.project_id, a.task_app_id).cmp(&(b.project_id, b.task_app_id)));
+        updates.sort_unstable_by(|a, b| (a.row.project_id, a.row.task_app_id).cmp(&(b.row.project_id, b.row.task_app_id)));
     }
 
-    let mut returned: Vec<(i64, i64, String, i64)> = Vec::with_capacity(new_rows.len());
-    for chunk in new_rows.chunks(UPSERT_CHUNK_ROWS) {
+    let mut returned: Vec<(i64, i64, String, i64)> = Vec::with_capacity(upserts.len() + updates.len());
+    for chunk in updates.chunks(UPSERT_CHUNK_ROWS) {
+        let updated = conn.update_versioned_tasks(chunk)?;
+        if updated.len() < chunk.len() {
+            return Err(TxError::ConcurrentWrite);
+        }
+        returned.extend(updated);
+    }
+    for chunk in upserts.chunks(UPSERT_CHUNK_ROWS) {
         returned.extend(conn.upsert_tasks(chunk)?);
     }
     let written: Written<'_> =
@@ -308,8 +339,11 @@ fn write_plans(conn: &mut Conn, plans: &[&WritePlan], insert_token: i64) -> Resu
         .collect()
 }
 
-/// The id and insert token the upsert returned, by project id and external id.
+/// The id and insert token of each written row, by project id and external id.
 type Written<'a> = KeyMap<(i64, &'a str), (i64, i64)>;
+
+/// The version of each stored row read for a write, by task id (see [`Dialect::load_tasks_by_keys`]).
+type RowVersions = KeyMap<i64, i64>;
 
 fn new_task_row(row: &PlannedRow, now: Timestamp, insert_token: i64) -> NewTaskRow<'_> {
     let now = StoredTime(now.as_naive());
@@ -351,7 +385,7 @@ fn row_writes(
         if row.existing_id.is_none() && token != insert_token {
             // Another writer created this key after the snapshot, so the plan
             // merged this row's fields against nothing instead of its row.
-            return Err(TxError::ConcurrentCreate);
+            return Err(TxError::ConcurrentWrite);
         }
         let action = if token == insert_token { Action::Created } else { Action::Updated };
         rows.push(RowWrite { id: TaskId(id), action });

@@ -13,6 +13,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
 use super::UPSERT_CONFLICT;
+use super::pg_columns::FieldColumns;
 use crate::models::NewTaskRow;
 use crate::stored_time::StoredTime;
 
@@ -21,12 +22,7 @@ use crate::stored_time::StoredTime;
 pub(crate) struct PgTaskUpsert<'q> {
     project_id: Vec<i64>,
     task_app_id: Vec<&'q str>,
-    task_name: Vec<&'q str>,
-    task_url: Vec<Option<&'q str>>,
-    owner_id: Vec<Option<&'q str>>,
-    owner_name: Vec<Option<&'q str>>,
-    parent_task_id: Vec<Option<i64>>,
-    created_at: Vec<StoredTime>,
+    fields: FieldColumns<'q>,
     inserted_at: Vec<StoredTime>,
     updated_at: Vec<StoredTime>,
     insert_token: Vec<i64>,
@@ -41,12 +37,7 @@ impl<'q> PgTaskUpsert<'q> {
         for row in rows {
             columns.project_id.push(row.project_id);
             columns.task_app_id.push(row.task_app_id);
-            columns.task_name.push(row.task_name);
-            columns.task_url.push(row.task_url);
-            columns.owner_id.push(row.owner_id);
-            columns.owner_name.push(row.owner_name);
-            columns.parent_task_id.push(row.parent_task_id);
-            columns.created_at.push(row.created_at);
+            columns.fields.push(row);
             columns.inserted_at.push(row.inserted_at);
             columns.updated_at.push(row.updated_at);
             columns.insert_token.push(row.insert_token);
@@ -67,18 +58,7 @@ impl QueryFragment<Pg> for PgTaskUpsert<'_> {
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.task_app_id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.task_name)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.task_url)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.owner_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.owner_name)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.parent_task_id)?;
-
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Timestamp>, _>(&self.created_at)?;
+        self.fields.walk_ast(&mut out)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Timestamp>, _>(&self.inserted_at)?;
         out.push_sql(", ");

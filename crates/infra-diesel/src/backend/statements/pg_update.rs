@@ -1,0 +1,80 @@
+//! PostgreSQL's update of stored task rows that checks each row's version.
+//!
+//! A batch reads the stored rows it merges into without locking them, along
+//! with each row's `xmin`: the id of the transaction that wrote that version
+//! of the row. The update then writes a row only where `xmin` is unchanged.
+//! When another writer changed the row in between, or is changing it, the
+//! update waits for that writer. PostgreSQL then checks the condition again
+//! on the row's newest version, so the row is left out of the result, and
+//! the batch starts over under the exclusive project lock.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+
+use super::pg_columns::FieldColumns;
+use crate::models::VersionedTaskRow;
+use crate::stored_time::StoredTime;
+
+/// The columns of the rows to update, each as one array, in bind order.
+#[derive(Debug, Default)]
+pub(crate) struct PgTaskUpdate<'q> {
+    id: Vec<i64>,
+    version: Vec<i64>,
+    fields: FieldColumns<'q>,
+    updated_at: Vec<StoredTime>,
+    source_updated_at: Vec<Option<StoredTime>>,
+}
+
+impl<'q> PgTaskUpdate<'q> {
+    /// Splits `rows` into columns, in the order given.
+    pub(crate) fn new(rows: &[VersionedTaskRow<'q>]) -> Self {
+        let mut columns = Self::default();
+        for VersionedTaskRow { id, version, row } in rows {
+            columns.id.push(*id);
+            columns.version.push(*version);
+            columns.fields.push(row);
+            columns.updated_at.push(row.updated_at);
+            columns.source_updated_at.push(row.source_updated_at);
+        }
+        columns
+    }
+}
+
+impl QueryFragment<Pg> for PgTaskUpdate<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "UPDATE tasks AS t SET task_name = v.task_name, task_url = v.task_url, owner_id = v.owner_id, \
+             owner_name = v.owner_name, parent_task_id = v.parent_task_id, created_at = v.created_at, \
+             updated_at = v.updated_at, source_updated_at = v.source_updated_at FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.version)?;
+        out.push_sql(", ");
+        self.fields.walk_ast(&mut out)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.updated_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Timestamp>>, _>(&self.source_updated_at)?;
+        out.push_sql(
+            ") AS v(id, version, task_name, task_url, owner_id, owner_name, parent_task_id, created_at, \
+             updated_at, source_updated_at) WHERE t.id = v.id AND t.xmin::text::bigint = v.version \
+             RETURNING t.id, t.project_id, t.task_app_id, t.insert_token",
+        );
+        Ok(())
+    }
+}
+
+// Cached by type: the SQL text is the same for every row count.
+impl QueryId for PgTaskUpdate<'_> {
+    type QueryId = PgTaskUpdate<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for PgTaskUpdate<'_> {
+    type SqlType = (BigInt, BigInt, Text, BigInt);
+}
+
+impl<Conn> RunQueryDsl<Conn> for PgTaskUpdate<'_> {}
