@@ -195,6 +195,7 @@ pub(crate) trait Dialect: Connection + Sized {
     /// Updates the stored rows that still have the version read before, and
     /// returns `(id, project_id, task_app_id, insert_token)` of each. A row
     /// missing from the result was changed by another writer in between.
+    /// `rows` must be sorted by id, the order in which the rows are locked.
     fn update_versioned_tasks(&mut self, rows: &[VersionedTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>>;
 
     /// Applies pending migrations and returns their versions.
@@ -258,7 +259,18 @@ impl Dialect for PgConnection {
     }
 
     fn update_versioned_tasks(&mut self, rows: &[VersionedTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
-        PgTaskUpdate::new(rows).get_results(self)
+        // Concurrent writers must lock the rows they update in one order, or
+        // they deadlock. The statement locks rows in the order its plan reads
+        // them, and on a small table PostgreSQL would hash join over a
+        // sequential scan, which reads them in heap order. Without sequential
+        // scans, hash and merge joins, every plan reads them by id: in the
+        // order of `rows`, sorted by id, or through the primary key index.
+        self.batch_execute(
+            "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+        )?;
+        let updated = PgTaskUpdate::new(rows).get_results(self)?;
+        self.batch_execute("RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin")?;
+        Ok(updated)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {

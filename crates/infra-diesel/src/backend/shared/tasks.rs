@@ -309,11 +309,12 @@ fn write_plans(
             }
         }
     }
+    // Concurrent writers must lock the rows they write in one order: stored
+    // rows by id (see `Dialect::update_versioned_tasks`), new ones by key.
+    updates.sort_unstable_by_key(|update| update.id);
     if plans.len() > 1 {
-        // Each plan's rows are sorted already. The merged rows must be too, so
-        // that concurrent writers lock the rows they write in one order.
+        // Each plan's rows are sorted by key already. The merged rows must be too.
         upserts.sort_unstable_by(|a, b| (a.project_id, a.task_app_id).cmp(&(b.project_id, b.task_app_id)));
-        updates.sort_unstable_by(|a, b| (a.row.project_id, a.row.task_app_id).cmp(&(b.row.project_id, b.row.task_app_id)));
     }
 
     let mut returned: Vec<(i64, i64, String, i64)> = Vec::with_capacity(upserts.len() + updates.len());

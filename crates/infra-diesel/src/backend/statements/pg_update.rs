@@ -78,3 +78,77 @@ impl Query for PgTaskUpdate<'_> {
 }
 
 impl<Conn> RunQueryDsl<Conn> for PgTaskUpdate<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    use crate::backend::Dialect;
+    use crate::models::{NewTaskRow, VersionedTaskRow};
+    use crate::stored_time::StoredTime;
+    use crate::testing::TestDatabase;
+
+    #[derive(QueryableByName)]
+    struct StoredVersion {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        version: i64,
+        #[diesel(sql_type = Text)]
+        app_id: String,
+    }
+
+    /// Rows are locked in the order the update processes them, which is the
+    /// order it returns them. On a small table whose heap order differs from
+    /// id order, PostgreSQL would otherwise hash join over a sequential scan
+    /// and lock the rows in heap order.
+    #[tokio::test]
+    async fn update_locks_rows_in_id_order() {
+        let Some(test) = TestDatabase::postgres().await else { return };
+        let (_, project) = test.acme_project("BOARD").await;
+        let mut conn = PgConnection::establish(&test.url).unwrap();
+        conn.batch_execute(crate::db::PG_SESSION_SETTINGS).unwrap();
+        let insert = format!(
+            "INSERT INTO tasks (project_id, task_app_id, task_name, created_at, inserted_at, updated_at, insert_token) \
+             SELECT {}, 'T' || i, 'name', now(), now(), now(), 0 FROM generate_series(1, 15) i",
+            project.get()
+        );
+        conn.batch_execute(&insert).unwrap();
+        // The new versions of the even ids follow the odd ones in the heap.
+        conn.batch_execute("UPDATE tasks SET task_name = 'renamed' WHERE id % 2 = 0").unwrap();
+        let stored: Vec<StoredVersion> =
+            diesel::sql_query("SELECT id, xmin::text::bigint AS version, task_app_id AS app_id FROM tasks ORDER BY id")
+                .load(&mut conn)
+                .unwrap();
+
+        let now = StoredTime(chrono::Utc::now().naive_utc());
+        let rows: Vec<VersionedTaskRow<'_>> = stored
+            .iter()
+            .map(|task| VersionedTaskRow {
+                id: task.id,
+                version: task.version,
+                row: NewTaskRow {
+                    project_id: project.get(),
+                    task_app_id: &task.app_id,
+                    task_name: "updated",
+                    task_url: None,
+                    owner_id: None,
+                    owner_name: None,
+                    parent_task_id: None,
+                    created_at: now,
+                    inserted_at: now,
+                    updated_at: now,
+                    insert_token: 0,
+                    source_updated_at: None,
+                },
+            })
+            .collect();
+        let returned = conn.transaction(|conn| conn.update_versioned_tasks(&rows)).unwrap();
+
+        let returned_ids: Vec<i64> = returned.iter().map(|row| row.0).collect();
+        let expected_ids: Vec<i64> = stored.iter().map(|task| task.id).collect();
+        assert_eq!(returned_ids, expected_ids);
+    }
+}
