@@ -152,7 +152,15 @@ fn write_together(pools: &Pools, group: Vec<Queued>, log: Option<&CommitLog>) ->
     let outcomes = match on_backend!(pools, apply_group(&batches, rand::random())) {
         Ok(outcomes) => outcomes,
         Err(error) => {
-            tracing::warn!(batches = group.len(), error = ?error, "a group transaction failed, writing its batches one by one");
+            if matches!(error, TxError::ConcurrentWrite) {
+                // Expected when writers share keys: each batch then starts over alone.
+                tracing::debug!(
+                    batches = group.len(),
+                    "another writer wrote a key of the group first, writing its batches one by one"
+                );
+            } else {
+                tracing::warn!(batches = group.len(), error = ?error, "a group transaction failed, writing its batches one by one");
+            }
             metrics::counter!("leanmote_write_group_failures_total").increment(1);
             return group;
         }
