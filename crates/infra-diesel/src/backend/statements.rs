@@ -9,37 +9,41 @@
 //! on the type when the SQL never changes (`HAS_STATIC_QUERY_ID`), and on
 //! the SQL text otherwise.
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
-use diesel::{QueryResult, RunQueryDsl};
 
 use crate::models::NewTaskRow;
 use crate::stored_time::StoredTime;
 
 /// Implements the traits that let diesel run a statement type and cache it:
 /// keyed by the type when its SQL never changes, by its SQL text otherwise.
+/// A type with a lifetime names its `'static` form as the cache key.
 macro_rules! statement {
     ($name:ty, keyed by type, returns $sql_type:ty) => {
-        impl QueryId for $name {
-            type QueryId = Self;
+        statement!($name, keyed by type $name, returns $sql_type);
+    };
+    ($name:ty, keyed by type $key:ty, returns $sql_type:ty) => {
+        impl diesel::query_builder::QueryId for $name {
+            type QueryId = $key;
             const HAS_STATIC_QUERY_ID: bool = true;
         }
         statement!(@query $name, $sql_type);
     };
     ($name:ty, keyed by text, returns $sql_type:ty) => {
-        impl QueryId for $name {
+        impl diesel::query_builder::QueryId for $name {
             type QueryId = ();
             const HAS_STATIC_QUERY_ID: bool = false;
         }
         statement!(@query $name, $sql_type);
     };
     (@query $name:ty, $sql_type:ty) => {
-        impl Query for $name {
+        impl diesel::query_builder::Query for $name {
             type SqlType = $sql_type;
         }
-        impl<Conn> RunQueryDsl<Conn> for $name {}
+        impl<Conn> diesel::RunQueryDsl<Conn> for $name {}
     };
 }
 

@@ -8,10 +8,10 @@
 //! on the row's newest version, so the row is left out of the result, and
 //! the batch starts over under the exclusive project lock.
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
-use diesel::{QueryResult, RunQueryDsl};
 
 use super::pg_columns::FieldColumns;
 use crate::models::VersionedTaskRow;
@@ -68,16 +68,7 @@ impl QueryFragment<Pg> for PgTaskUpdate<'_> {
 }
 
 // Cached by type: the SQL text is the same for every row count.
-impl QueryId for PgTaskUpdate<'_> {
-    type QueryId = PgTaskUpdate<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for PgTaskUpdate<'_> {
-    type SqlType = (BigInt, BigInt, Text, BigInt);
-}
-
-impl<Conn> RunQueryDsl<Conn> for PgTaskUpdate<'_> {}
+statement!(PgTaskUpdate<'_>, keyed by type PgTaskUpdate<'static>, returns (BigInt, BigInt, Text, BigInt));
 
 #[cfg(test)]
 mod tests {

@@ -7,10 +7,10 @@
 //! Bound as 12 arrays and expanded with `unnest`, the statement has one SQL
 //! text for any row count, and diesel caches it by type.
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
-use diesel::{QueryResult, RunQueryDsl};
 
 use super::UPSERT_CONFLICT;
 use super::pg_columns::FieldColumns;
@@ -75,13 +75,4 @@ impl QueryFragment<Pg> for PgTaskUpsert<'_> {
 }
 
 // Cached by type: the SQL text is the same for every row count.
-impl QueryId for PgTaskUpsert<'_> {
-    type QueryId = PgTaskUpsert<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for PgTaskUpsert<'_> {
-    type SqlType = (BigInt, BigInt, Text, BigInt);
-}
-
-impl<Conn> RunQueryDsl<Conn> for PgTaskUpsert<'_> {}
+statement!(PgTaskUpsert<'_>, keyed by type PgTaskUpsert<'static>, returns (BigInt, BigInt, Text, BigInt));
