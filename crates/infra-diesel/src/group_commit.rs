@@ -82,7 +82,7 @@ pub(crate) struct Queued {
 }
 
 impl Queued {
-    /// Sends the batch's result, which nobody receives if its request stopped waiting.
+    /// Sends the batch's result, which is dropped if its request stopped waiting.
     pub(crate) fn send_result(self, result: BatchResult) {
         let _ = self.result.send(result);
     }

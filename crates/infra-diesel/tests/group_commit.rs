@@ -1,5 +1,5 @@
 //! Group commit: one-task batches sent at once share transactions, and each
-//! still gets the answer it would get alone. Run on SQLite and PostgreSQL.
+//! still gets the result it would get alone. Run on SQLite and PostgreSQL.
 
 use std::sync::Arc;
 
@@ -43,7 +43,7 @@ fn task(project: ProjectId, app_id: &str, parent: Option<&str>) -> TaskInput {
 type Outcome = Result<Vec<ProcessedTask>, IngestError>;
 
 impl Fixture {
-    /// Sends every batch at once, each as its own request, and returns their answers in order.
+    /// Sends every batch at once, each as its own request, and returns their results in order.
     async fn send_at_once(&self, batches: Vec<(Vec<TaskInput>, Option<Receipt>)>) -> Vec<Outcome> {
         let handles: Vec<_> = batches
             .into_iter()
@@ -103,8 +103,8 @@ async fn concurrent_batches_share_transactions(test: TestDatabase) {
 }
 
 /// A batch naming a parent that another batch of the same wave creates
-/// never shares that batch's transaction: it sees the parent once it is
-/// stored, or is told it is missing, exactly as if the two ran one after the other.
+/// never shares that batch's transaction. It finds the parent once it is
+/// stored, or gets a not-found error, exactly as if the two ran one after the other.
 async fn batches_naming_each_others_keys_stay_ordered(test: TestDatabase) {
     let fixture = fixture(test).await;
     let mut batches = Vec::new();
@@ -142,8 +142,8 @@ async fn batches_on_one_key_report_one_create(test: TestDatabase) {
     assert_eq!(ids.len(), 1, "every answer names the same task");
 }
 
-/// A batch that breaks a rule is answered with its own rejection; the
-/// batches grouped with it are written.
+/// A batch that breaks a rule gets its own rejection, and the batches
+/// grouped with it are written.
 async fn rejected_batch_leaves_its_group_written(test: TestDatabase) {
     let fixture = fixture(test).await;
     let mut batches: Vec<_> =
@@ -161,7 +161,7 @@ async fn rejected_batch_leaves_its_group_written(test: TestDatabase) {
 
 /// A batch whose write fails in the database fails alone: its group is
 /// written again batch by batch, and only that batch gets the error. Here
-/// the failing batch stores its answer under a token that does not exist,
+/// the failing batch stores its response under a token that does not exist,
 /// which breaks a foreign key.
 async fn failed_write_fails_only_its_batch(test: TestDatabase) {
     let fixture = fixture(test).await;

@@ -69,7 +69,7 @@ impl TxError {
     }
 }
 
-/// What a group transaction did with one of its batches (see `shared/tasks.rs`, `apply_group`).
+/// The outcome of one batch in a group transaction (see `shared/tasks.rs`, `apply_group`).
 #[derive(Debug)]
 pub(crate) enum GroupOutcome {
     /// Written and committed with the group.

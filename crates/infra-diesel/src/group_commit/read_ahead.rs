@@ -62,7 +62,7 @@ impl CommitLog {
     }
 
     /// Returns the number of commits recorded so far. Read it before the
-    /// snapshot's transaction begins, so the snapshot sees every commit it counts.
+    /// snapshot's transaction begins, so the snapshot contains every commit it counts.
     pub(crate) fn generation(&self) -> u64 {
         self.state().generation
     }

@@ -11,7 +11,7 @@ fn key(app_id: &str) -> TaskKey {
 }
 
 /// A batch that writes `writes` and names `parents` as parents. Grouping
-/// reads only the keys, so the planner holds no command.
+/// reads only the keys, so the planner contains no command.
 fn batch(writes: &[&str], parents: &[&str]) -> Batch {
     let now = domain::Timestamp::parse("2026-01-01 12:00:00").unwrap();
     let planner = Arc::new(BatchPlanner::new(Vec::new(), Vec::new(), Scope::default(), now));

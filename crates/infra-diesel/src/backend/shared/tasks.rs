@@ -59,7 +59,7 @@ pub(crate) fn apply_batch(
 /// The group's batches write disjoint keys and name none of each other's
 /// keys, so each is planned against one shared snapshot as if it ran alone.
 /// A batch that moves a stored task is not written here: two such batches
-/// could close a cycle that neither plan sees, so it comes back as
+/// could close a cycle that neither plan contains, so it comes back as
 /// [`GroupOutcome::Alone`]. Any error fails the whole group; the caller then
 /// runs each batch alone.
 pub(crate) fn apply_group(
@@ -166,7 +166,7 @@ fn merged_refs(batches: &[&crate::group_commit::Batch]) -> BatchRefs {
     refs
 }
 
-/// Stores a batch's answer under its idempotency key.
+/// Stores a batch's response under its idempotency key.
 fn store_receipt(conn: &mut Conn, receipt: &Receipt, applied: &AppliedBatch) -> Result<(), TxError> {
     let body = (receipt.encode)(&domain::ingest::processed_tasks(applied));
     store_response(conn, receipt, &body)
