@@ -185,7 +185,7 @@ fn write_together(pools: &Pools, group: Vec<Queued>, log: Option<&CommitLog>) ->
 pub(crate) fn apply_alone(pools: &Pools, batch: &Batch, log: Option<&CommitLog>) -> BatchResult {
     for attempt in 1.. {
         let insert_token: i64 = rand::random();
-        let outcome = on_backend!(pools, apply_batch(&batch.planner, insert_token, batch.receipt.as_deref()));
+        let outcome = on_backend!(pools, apply_batch(batch, insert_token));
         match outcome {
             Err(TxError::Query(error)) if is_transient(&error) && attempt < MAX_TRANSACTION_ATTEMPTS => {
                 tracing::warn!(attempt, error = %error, "batch transaction conflicted with another writer, retrying");

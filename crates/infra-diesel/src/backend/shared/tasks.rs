@@ -17,16 +17,16 @@ const LINK_CHUNK_ROWS: usize = 500;
 /// Returns the batch's writes and whether it gave a stored task another parent.
 pub(crate) fn apply_batch(
     conn: &mut Conn,
-    planner: &BatchPlanner,
+    batch: &crate::group_commit::Batch,
     insert_token: i64,
-    receipt: Option<&Receipt>,
 ) -> Result<(AppliedBatch, bool), TxError> {
-    let refs = planner.refs();
+    let planner = &batch.planner;
+    let no_keys = BTreeSet::new();
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            let versioned_keys = if lock == WriteLock::Shared { planner.item_keys() } else { BTreeSet::new() };
-            let (mut snapshot, versions) = load_snapshot(conn, &refs, &versioned_keys, Some(lock))?;
+            let versioned_keys = if lock == WriteLock::Shared { &batch.item_keys } else { &no_keys };
+            let (mut snapshot, versions) = load_snapshot(conn, &batch.refs, versioned_keys, Some(lock))?;
             let moves = planner.moves_stored_task(&snapshot);
             if lock == WriteLock::Shared && moves {
                 return Err(TxError::NeedsExclusiveLock);
@@ -36,14 +36,15 @@ pub(crate) fn apply_batch(
             let plan = planner.plan(&snapshot).map_err(TxError::Rejected)?;
             let rows = write_plans(conn, &[&plan], insert_token, &versions)?.pop().unwrap_or_default();
             let applied = AppliedBatch { plan, rows };
-            if let Some(receipt) = receipt {
+            if let Some(receipt) = &batch.receipt {
                 store_receipt(conn, receipt, &applied)?;
             }
             Ok((applied, moves))
         });
         match outcome {
             Err(error @ (TxError::NeedsExclusiveLock | TxError::ConcurrentWrite)) if lock == WriteLock::Shared => {
-                let reason = if matches!(error, TxError::NeedsExclusiveLock) { "moves_task" } else { "concurrent_write" };
+                let reason =
+                    if matches!(error, TxError::NeedsExclusiveLock) { "moves_task" } else { "concurrent_write" };
                 tracing::debug!(reason, "batch starts over under the exclusive project lock");
                 metrics::counter!("leanmote_exclusive_restarts_total", "reason" => reason).increment(1);
                 lock = WriteLock::Exclusive;
@@ -225,13 +226,19 @@ fn load_snapshot(
     let mut snapshot = Snapshot::default();
     let project_ids: Vec<i64> = refs.project_ids.iter().map(|id| id.get()).collect();
     let projects = conn.read_projects(&project_ids, lock)?;
-    snapshot.projects = projects.into_iter().map(|(project, organization)| (ProjectId(project), OrganizationId(organization))).collect();
+    snapshot.projects = projects
+        .into_iter()
+        .map(|(project, organization)| (ProjectId(project), OrganizationId(organization)))
+        .collect();
 
     // Keys by project and by whether the write needs their rows' versions. A
     // parent that is only named is never written, so it needs none.
     let mut keys_by_project: BTreeMap<(i64, bool), Vec<&str>> = BTreeMap::new();
+    // Both sets are sorted by key, so one walk over both tells which keys are versioned.
+    let mut versioned_walk = versioned_keys.iter().peekable();
     for key in &refs.keys {
-        let versioned = versioned_keys.contains(key);
+        while versioned_walk.next_if(|versioned| *versioned < key).is_some() {}
+        let versioned = versioned_walk.next_if(|versioned| *versioned == key).is_some();
         keys_by_project.entry((key.project_id.get(), versioned)).or_default().push(key.app_id.as_str());
     }
     let mut versions = RowVersions::default();
@@ -328,8 +335,10 @@ fn write_plans(
     for chunk in upserts.chunks(UPSERT_CHUNK_ROWS) {
         returned.extend(conn.upsert_tasks(chunk)?);
     }
-    let written: Written<'_> =
-        returned.iter().map(|(id, project_id, app_id, token)| ((*project_id, app_id.as_str()), (*id, *token))).collect();
+    let written: Written<'_> = returned
+        .iter()
+        .map(|(id, project_id, app_id, token)| ((*project_id, app_id.as_str()), (*id, *token)))
+        .collect();
     plans
         .iter()
         .map(|plan| {
@@ -368,11 +377,7 @@ fn new_task_row(row: &PlannedRow, now: Timestamp, insert_token: i64) -> NewTaskR
 }
 
 /// Maps a plan's rows onto what the upsert returned for them.
-fn row_writes(
-    plan: &WritePlan,
-    written: &Written<'_>,
-    insert_token: i64,
-) -> Result<Vec<RowWrite>, TxError> {
+fn row_writes(plan: &WritePlan, written: &Written<'_>, insert_token: i64) -> Result<Vec<RowWrite>, TxError> {
     let mut rows = Vec::with_capacity(plan.rows.len());
     for row in &plan.rows {
         if let (true, Some(id)) = (row.unchanged, row.existing_id) {
@@ -380,9 +385,9 @@ fn row_writes(
             continue;
         }
         let lookup = (row.key.project_id.get(), row.key.app_id.as_str());
-        let (id, token) = *written
-            .get(&lookup)
-            .ok_or_else(|| StoreError::internal(format!("the upsert returned no row for task {:?}", row.key.app_id.as_str())))?;
+        let (id, token) = *written.get(&lookup).ok_or_else(|| {
+            StoreError::internal(format!("the upsert returned no row for task {:?}", row.key.app_id.as_str()))
+        })?;
         if row.existing_id.is_none() && token != insert_token {
             // Another writer created this key after the snapshot, so the plan
             // merged this row's fields against nothing instead of its row.
