@@ -4,7 +4,8 @@
 //! planner decides scope and existence (404), parent rules (400), the
 //! merge of repeated keys and the rows to write, without doing any IO.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use foldhash::fast::RandomState;
 
@@ -116,22 +117,55 @@ pub struct WritePlan {
 }
 
 /// A parent as resolved while items are applied, before rows get indexes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ParentTarget {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParentTarget<'a> {
     None,
     Stored(TaskId),
-    NewKey(TaskKey),
+    NewKey(&'a TaskKey),
 }
 
 /// One key's state while the batch is applied in order.
-struct RowDraft {
+struct RowDraft<'a> {
     existing: Option<TaskId>,
     stored_parent: Option<TaskId>,
     stored_fields: Option<TaskFields>,
     fields: Option<TaskFields>,
-    parent: ParentTarget,
+    parent: ParentTarget<'a>,
     /// Request positions of the items that set or cleared the parent, with the field they used.
     parent_setters: Vec<(usize, &'static str)>,
+}
+
+/// The keys of a batch's items.
+type KeySet<'a> = HashSet<&'a TaskKey, RandomState>;
+
+/// One draft per key, in the order the keys first appear in the batch.
+struct Drafts<'a> {
+    rows: Vec<(&'a TaskKey, RowDraft<'a>)>,
+    /// Position of each key's draft in `rows`.
+    slots: KeyMap<&'a TaskKey, usize>,
+}
+
+impl<'a> Drafts<'a> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(capacity),
+            slots: KeyMap::with_capacity_and_hasher(capacity, RandomState::default()),
+        }
+    }
+
+    /// Returns the position of the key's draft, starting it from the stored
+    /// task when the key is new to the batch, and whether it was new.
+    fn slot(&mut self, key: &'a TaskKey, snapshot: &Snapshot) -> (usize, bool) {
+        match self.slots.entry(key) {
+            Entry::Occupied(entry) => (*entry.get(), false),
+            Entry::Vacant(entry) => {
+                let slot = self.rows.len();
+                entry.insert(slot);
+                self.rows.push((key, new_draft(snapshot.tasks_by_key.get(key))));
+                (slot, true)
+            }
+        }
+    }
 }
 
 /// Plans one batch for one caller. Build it once and call [`Self::plan`] inside the transaction.
@@ -234,14 +268,13 @@ impl BatchPlanner {
             .iter()
             .filter(|(index, command)| self.check_project(*index, command, snapshot, &mut errors))
             .collect();
-        let batch_keys: BTreeSet<&TaskKey> = accepted.iter().map(|(_, command)| &command.key).collect();
+        let batch_keys: KeySet<'_> = accepted.iter().map(|(_, command)| &command.key).collect();
 
-        let mut drafts: BTreeMap<TaskKey, RowDraft> = BTreeMap::new();
-        let mut item_keys = Vec::with_capacity(accepted.len());
+        let mut drafts = Drafts::with_capacity(accepted.len());
+        let mut items = Vec::with_capacity(accepted.len());
         for (index, command) in accepted {
-            let first_write = !drafts.contains_key(&command.key);
-            let draft =
-                drafts.entry(command.key.clone()).or_insert_with(|| new_draft(snapshot.tasks_by_key.get(&command.key)));
+            let (slot, first_write) = drafts.slot(&command.key, snapshot);
+            let draft = &mut drafts.rows[slot].1;
             let mut item = outcome::ItemDraft {
                 index: *index,
                 first_write,
@@ -252,7 +285,7 @@ impl BatchPlanner {
             if outcome::is_stale(draft, command) {
                 item.decision = ItemDecision::SkipStale;
             } else {
-                let before = (draft.fields.clone(), draft.parent.clone());
+                let before = (draft.fields.clone(), draft.parent);
                 apply_fields(draft, command);
                 match self.resolve_parent(*index, command, snapshot, &batch_keys) {
                     Ok(Some(target)) => {
@@ -265,10 +298,10 @@ impl BatchPlanner {
                 item.changed_fields = outcome::changed_fields(before.0.as_ref(), &before.1, draft);
             }
             let created_at = draft.fields.as_ref().map_or(command.created_at, |fields| fields.created_at);
-            item_keys.push((command.key.clone(), item, created_at));
+            items.push((slot, item, created_at));
         }
 
-        let (checks, plan) = self.index_rows(drafts, item_keys);
+        let (checks, plan) = self.index_rows(drafts, items);
         errors.extend(cycle::find_cycles(&plan.rows, &checks.changed, &checks.setters, snapshot));
         if errors.is_empty() { Ok(plan) } else { Err(Rejection::new(errors)) }
     }
@@ -295,13 +328,13 @@ impl BatchPlanner {
     }
 
     /// Resolves the item's parent fields. `Ok(None)` keeps the current parent.
-    fn resolve_parent(
+    fn resolve_parent<'a>(
         &self,
         index: usize,
         command: &TaskCommand,
         snapshot: &Snapshot,
-        batch_keys: &BTreeSet<&TaskKey>,
-    ) -> Result<Option<ParentTarget>, ItemError> {
+        batch_keys: &KeySet<'a>,
+    ) -> Result<Option<ParentTarget<'a>>, ItemError> {
         let by_id = match command.parent_id {
             Patch::Keep => None,
             Patch::Clear => Some(ParentTarget::None),
@@ -330,7 +363,7 @@ impl BatchPlanner {
         command: &TaskCommand,
         id: TaskId,
         snapshot: &Snapshot,
-    ) -> Result<ParentTarget, ItemError> {
+    ) -> Result<ParentTarget<'static>, ItemError> {
         let error = |code, message: String| ItemError::at(TASKS_FIELD, index, "parent_task_id", code, message);
         // A parent outside the token's scope reads as missing, so that ids of other tenants leak nothing.
         let node =
@@ -355,38 +388,47 @@ impl BatchPlanner {
     /// Gives rows their sorted indexes and maps items and parents onto them.
     fn index_rows(
         &self,
-        drafts: BTreeMap<TaskKey, RowDraft>,
-        item_keys: Vec<(TaskKey, outcome::ItemDraft, Timestamp)>,
+        drafts: Drafts<'_>,
+        items: Vec<(usize, outcome::ItemDraft, Timestamp)>,
     ) -> (RowChecks, WritePlan) {
-        let row_of: KeyMap<&TaskKey, usize> = drafts.keys().enumerate().map(|(row, key)| (key, row)).collect();
+        let Drafts { rows: draft_rows, slots } = drafts;
+        // Rows are sorted by key. Drafts are large, so their slots are sorted, not the drafts.
+        let mut order: Vec<usize> = (0..draft_rows.len()).collect();
+        order.sort_unstable_by_key(|slot| draft_rows[*slot].0);
+        let mut row_of_slot = vec![0; order.len()];
+        for (row, slot) in order.iter().enumerate() {
+            row_of_slot[*slot] = row;
+        }
+        let mut draft_rows: Vec<Option<(&TaskKey, RowDraft<'_>)>> = draft_rows.into_iter().map(Some).collect();
         let mut checks =
-            RowChecks { setters: Vec::with_capacity(drafts.len()), changed: Vec::with_capacity(drafts.len()) };
-        let rows = drafts
+            RowChecks { setters: Vec::with_capacity(order.len()), changed: Vec::with_capacity(order.len()) };
+        let rows = order
             .iter()
-            .map(|(key, draft)| {
-                checks.setters.push(draft.parent_setters.clone());
-                let parent = match &draft.parent {
+            .map(|slot| {
+                let (key, draft) = draft_rows[*slot].take().expect("each slot is taken once");
+                checks.setters.push(draft.parent_setters);
+                let parent = match draft.parent {
                     ParentTarget::None => PlannedParent::None,
-                    ParentTarget::Stored(id) => PlannedParent::Stored(*id),
-                    ParentTarget::NewKey(parent_key) => PlannedParent::InBatch(row_of[parent_key]),
+                    ParentTarget::Stored(id) => PlannedParent::Stored(id),
+                    ParentTarget::NewKey(parent_key) => PlannedParent::InBatch(row_of_slot[slots[parent_key]]),
                 };
                 checks.changed.push(match parent {
                     PlannedParent::None => draft.stored_parent.is_some(),
                     PlannedParent::Stored(id) => draft.stored_parent != Some(id),
                     PlannedParent::InBatch(_) => true,
                 });
-                let fields = draft.fields.clone().expect("every draft gets the fields of at least one item");
+                let fields = draft.fields.expect("every draft gets the fields of at least one item");
                 let unchanged = draft.existing.is_some()
                     && draft.stored_fields.as_ref() == Some(&fields)
                     && parent == draft.stored_parent.map_or(PlannedParent::None, PlannedParent::Stored);
                 PlannedRow { key: key.clone(), existing_id: draft.existing, fields, parent, unchanged }
             })
             .collect();
-        let items = item_keys
+        let items = items
             .into_iter()
-            .map(|(key, item, created_at)| PlannedItem {
+            .map(|(slot, item, created_at)| PlannedItem {
                 index: item.index,
-                row: row_of[&key],
+                row: row_of_slot[slot],
                 first_write: item.first_write,
                 decision: item.decision,
                 changed_fields: item.changed_fields,
@@ -411,7 +453,7 @@ struct RowChecks {
     changed: Vec<bool>,
 }
 
-fn new_draft(stored: Option<&StoredTask>) -> RowDraft {
+fn new_draft<'a>(stored: Option<&StoredTask>) -> RowDraft<'a> {
     RowDraft {
         existing: stored.map(|task| task.id),
         stored_parent: stored.and_then(|task| task.parent_id),
@@ -423,7 +465,7 @@ fn new_draft(stored: Option<&StoredTask>) -> RowDraft {
 }
 
 /// Merges one item's fields onto the key's current state: absent keeps, `null` clears.
-fn apply_fields(draft: &mut RowDraft, command: &TaskCommand) {
+fn apply_fields(draft: &mut RowDraft<'_>, command: &TaskCommand) {
     let current = draft.fields.take();
     draft.fields = Some(TaskFields {
         name: command.name.clone(),
@@ -440,19 +482,19 @@ fn parent_field(command: &TaskCommand) -> &'static str {
     if command.parent_id == Patch::Keep { "parent_task_app_id" } else { "parent_task_id" }
 }
 
-fn resolve_parent_key(
+fn resolve_parent_key<'a>(
     index: usize,
     command: &TaskCommand,
     app_id: &TaskAppId,
     snapshot: &Snapshot,
-    batch_keys: &BTreeSet<&TaskKey>,
-) -> Result<ParentTarget, ItemError> {
+    batch_keys: &KeySet<'a>,
+) -> Result<ParentTarget<'a>, ItemError> {
     let key = TaskKey { project_id: command.key.project_id, app_id: app_id.clone() };
     if let Some(stored) = snapshot.tasks_by_key.get(&key) {
         return Ok(ParentTarget::Stored(stored.id));
     }
-    if batch_keys.contains(&key) {
-        return Ok(ParentTarget::NewKey(key));
+    if let Some(batch_key) = batch_keys.get(&key) {
+        return Ok(ParentTarget::NewKey(batch_key));
     }
     Err(ItemError::at(
         TASKS_FIELD,

@@ -32,7 +32,7 @@ pub(super) fn item_warnings(command: &TaskCommand, now: Timestamp) -> Vec<Warnin
 }
 
 /// True when the key already has a `source_updated_at` newer than the item's.
-pub(super) fn is_stale(draft: &RowDraft, command: &TaskCommand) -> bool {
+pub(super) fn is_stale(draft: &RowDraft<'_>, command: &TaskCommand) -> bool {
     let current = draft.fields.as_ref().and_then(|fields| fields.source_updated_at);
     matches!((current, &command.source_updated_at), (Some(current), Patch::Set(sent)) if current > *sent)
 }
@@ -41,8 +41,8 @@ pub(super) fn is_stale(draft: &RowDraft, command: &TaskCommand) -> bool {
 /// A new task (no state before) changes every field it stores a value in.
 pub(super) fn changed_fields(
     before: Option<&TaskFields>,
-    parent_before: &ParentTarget,
-    after: &RowDraft,
+    parent_before: &ParentTarget<'_>,
+    after: &RowDraft<'_>,
 ) -> Vec<FieldName> {
     let Some(fields) = after.fields.as_ref() else { return Vec::new() };
     let differs = |name: FieldName| match before {

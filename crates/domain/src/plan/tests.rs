@@ -212,6 +212,15 @@ fn parent_key_resolves_within_batch_in_any_order() {
 }
 
 #[test]
+fn parent_key_in_batch_points_at_the_sorted_row() {
+    // The child comes first in the request but sorts after its parent.
+    let plan = planner(vec![with_parent_key(input(1, "B"), "A"), input(1, "A")]).plan(&world()).unwrap();
+    assert_eq!(plan.rows[1].key, key(1, "B"));
+    assert_eq!(plan.rows[1].parent, PlannedParent::InBatch(0));
+    assert_eq!((plan.items[0].row, plan.items[1].row), (1, 0));
+}
+
+#[test]
 fn parent_key_unknown_not_found() {
     let rejection = planner(vec![with_parent_key(input(1, "A"), "NOPE")]).plan(&world()).unwrap_err();
     assert_eq!(codes(&rejection), vec![(Some(0), "tasks[0].parent_task_app_id", DetailCode::ParentNotFound)]);
