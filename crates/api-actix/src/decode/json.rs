@@ -4,6 +4,7 @@
 //! absent, `Some(Value::Null)` means an explicit null). serde's derive skips
 //! unknown keys without allocating them and rejects a key that appears twice.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -63,7 +64,7 @@ impl RawTask {
         })
     }
 
-    fn note_unknown(&mut self, key: String) {
+    fn note_unknown(&mut self, key: &str) {
         let name: String = key.chars().take(MAX_UNKNOWN_NAME_CHARS).collect();
         if self.unknown_fields.len() < MAX_UNKNOWN_FIELDS && !self.unknown_fields.contains(&name) {
             self.unknown_fields.push(name);
@@ -88,10 +89,10 @@ impl<'de> Visitor<'de> for RawTaskVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut task = RawTask::default();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let Some((name, slot)) = task.slot(&key) else {
                 map.next_value::<IgnoredAny>()?;
-                task.note_unknown(key);
+                task.note_unknown(&key);
                 continue;
             };
             if slot.is_some() {
@@ -100,6 +101,33 @@ impl<'de> Visitor<'de> for RawTaskVisitor {
             *slot = Some(map.next_value::<Value>()?);
         }
         Ok(task)
+    }
+}
+
+/// An object key, borrowed from the body unless it holds escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(key.to_owned())))
     }
 }
 

@@ -28,6 +28,16 @@ fn page_example_decodes() {
 }
 
 #[test]
+fn escaped_keys_decode_like_plain_ones() {
+    // serde_json lends plain keys from the body but builds escaped ones.
+    let inputs = task_batch(br#"{"tasks":[{"task\u005fapp_id":"A","\u0078":1}]}"#).unwrap();
+    assert_eq!(inputs[0].task_app_id, FieldInput::Value("A".into()));
+    assert_eq!(inputs[0].unknown_fields, vec!["x".to_owned()]);
+    let repeated = task_batch(br#"{"tasks":[{"task_app_id":"A","task\u005fapp_id":"B"}]}"#);
+    assert!(matches!(repeated, Err(ApiError::BadRequest(message)) if message.contains("task_app_id")));
+}
+
+#[test]
 fn null_differs_from_absent() {
     let inputs = task_batch(br#"{"tasks":[{"task_url":null}]}"#).unwrap();
     assert_eq!(inputs[0].task_url, FieldInput::Null);
