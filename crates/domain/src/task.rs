@@ -5,6 +5,8 @@ use crate::outcome::Warning;
 use crate::text::{TextRule, TextViolation, text_type};
 use crate::timestamp::Timestamp;
 
+mod url_fast_path;
+
 /// Maximum length of `task_app_id`, in characters.
 pub const MAX_APP_ID_CHARS: usize = 255;
 /// Maximum length of `task_name`, in characters.
@@ -44,12 +46,23 @@ impl TaskUrl {
 
     /// Checks that `value` is an absolute http(s) URL with a host, and keeps it as sent.
     ///
+    /// URLs in a simple common form skip the full URL parser, because
+    /// `url_fast_path::is_simple_http_url` recognizes them as valid on its own.
+    ///
     /// # Errors
     /// Returns the rule that `value` breaks.
     pub fn parse(value: impl Into<String>) -> Result<Self, TextViolation> {
         let value = value.into();
         Self::check_shape(&value)?;
-        let parsed = url::Url::parse(&value).map_err(|error| invalid_url(&format!("is not a valid URL ({error})")))?;
+        if !url_fast_path::is_simple_http_url(&value) {
+            Self::check_with_url_parser(&value)?;
+        }
+        Ok(Self(value))
+    }
+
+    /// Checks with the full URL parser that `value` is an http(s) URL with a non-empty host.
+    fn check_with_url_parser(value: &str) -> Result<(), TextViolation> {
+        let parsed = url::Url::parse(value).map_err(|error| invalid_url(&format!("is not a valid URL ({error})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid_url(&format!(
                 "has scheme {:?}, but only http and https are accepted",
@@ -59,7 +72,7 @@ impl TaskUrl {
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(invalid_url("has no host"));
         }
-        Ok(Self(value))
+        Ok(())
     }
 
     /// Accepts a URL read back from storage, which [`TaskUrl::parse`] checked
