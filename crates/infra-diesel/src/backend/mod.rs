@@ -382,7 +382,7 @@ macro_rules! backend_module {
             use domain::ports::{AppliedBatch, NewToken, RowWrite};
             use domain::project::{DEFAULT_ACTIVE, NewProject, Project};
             use domain::read::{ProjectFilter, TaskFilter};
-            use domain::task::{Action, StoredTask, TaskKey};
+            use domain::task::{Action, StoredTask};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
             use super::statements::UPSERT_CHUNK_ROWS;

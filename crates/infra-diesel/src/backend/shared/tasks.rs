@@ -1,7 +1,8 @@
 // Task queries, included into each backend module (see `backend/mod.rs`).
 
-/// External ids per `IN (...)` lookup.
-const KEY_CHUNK: usize = 1000;
+/// External ids per lookup: a full batch's items and the parents they name
+/// by key (at most 1000 each) fit in one.
+const KEY_CHUNK: usize = 2000;
 /// Rows per `UPDATE ... CASE` statement that links parents created in the same batch.
 const LINK_CHUNK_ROWS: usize = 500;
 
@@ -21,12 +22,11 @@ pub(crate) fn apply_batch(
     insert_token: i64,
 ) -> Result<(AppliedBatch, bool), TxError> {
     let planner = &batch.planner;
-    let no_keys = BTreeSet::new();
     let mut lock = Conn::FIRST_WRITE_LOCK;
     loop {
         let outcome = conn.write_transaction(|conn| {
-            let versioned_keys = if lock == WriteLock::Shared { &batch.item_keys } else { &no_keys };
-            let (mut snapshot, versions) = load_snapshot(conn, &batch.refs, versioned_keys, Some(lock))?;
+            let versioned = lock == WriteLock::Shared;
+            let (mut snapshot, versions) = load_snapshot(conn, &batch.refs, versioned, Some(lock))?;
             let moves = planner.moves_stored_task(&snapshot);
             if lock == WriteLock::Shared && moves {
                 return Err(TxError::NeedsExclusiveLock);
@@ -69,12 +69,9 @@ pub(crate) fn apply_group(
     insert_token: i64,
 ) -> Result<Vec<GroupOutcome>, TxError> {
     let refs = merged_refs(batches);
-    let mut versioned_keys = BTreeSet::new();
-    if Conn::FIRST_WRITE_LOCK == WriteLock::Shared {
-        versioned_keys.extend(batches.iter().flat_map(|batch| batch.item_keys.iter().cloned()));
-    }
+    let versioned = Conn::FIRST_WRITE_LOCK == WriteLock::Shared;
     conn.write_transaction(|conn| {
-        let (snapshot, versions) = load_snapshot(conn, &refs, &versioned_keys, Some(Conn::FIRST_WRITE_LOCK))?;
+        let (snapshot, versions) = load_snapshot(conn, &refs, versioned, Some(Conn::FIRST_WRITE_LOCK))?;
         let mut outcomes: Vec<GroupOutcome> = batches
             .iter()
             .map(|batch| {
@@ -119,7 +116,7 @@ pub(crate) fn plan_ahead(
 ) -> Result<Option<Vec<WritePlan>>, TxError> {
     let refs = merged_refs(batches);
     conn.transaction(|conn| {
-        let (snapshot, _) = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
+        let (snapshot, _) = load_snapshot(conn, &refs, false, None)?;
         let mut plans = Vec::with_capacity(batches.len());
         for batch in batches {
             if batch.planner.moves_stored_task(&snapshot) {
@@ -177,7 +174,7 @@ fn store_receipt(conn: &mut Conn, receipt: &Receipt, applied: &AppliedBatch) -> 
 pub(crate) fn plan_batch(conn: &mut Conn, planner: &BatchPlanner) -> Result<WritePlan, TxError> {
     conn.transaction(|conn| {
         let refs = planner.refs();
-        let (mut snapshot, _) = load_snapshot(conn, &refs, &BTreeSet::new(), None)?;
+        let (mut snapshot, _) = load_snapshot(conn, &refs, false, None)?;
         load_chains(conn, &mut snapshot, planner)?;
         planner.plan(&snapshot).map_err(TxError::Rejected)
     })
@@ -214,13 +211,16 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 /// of the parents named by id. The ancestor chains come after, from
 /// [`load_chains`], because which ones are needed shows only in this snapshot.
 ///
-/// With a lock mode, the first statement locks the projects. The stored rows
-/// under `versioned_keys` come with their versions (PostgreSQL only), so that
-/// the write can tell whether another writer changed them in between.
+/// With a lock mode, the first statement locks the projects. With
+/// `versioned`, the stored rows come with their versions (PostgreSQL only),
+/// so that the write can tell whether another writer changed them in
+/// between. Rows that are only named as parents get one too, because
+/// reading them in the same query costs less than a second query, and the
+/// write never looks a version up for a row it does not write.
 fn load_snapshot(
     conn: &mut Conn,
     refs: &BatchRefs,
-    versioned_keys: &BTreeSet<TaskKey>,
+    versioned: bool,
     lock: Option<WriteLock>,
 ) -> Result<(Snapshot, RowVersions), TxError> {
     let mut snapshot = Snapshot::default();
@@ -231,18 +231,12 @@ fn load_snapshot(
         .map(|(project, organization)| (ProjectId(project), OrganizationId(organization)))
         .collect();
 
-    // Keys by project and by whether the write needs their rows' versions. A
-    // parent that is only named is never written, so it needs none.
-    let mut keys_by_project: BTreeMap<(i64, bool), Vec<&str>> = BTreeMap::new();
-    // Both sets are sorted by key, so one walk over both tells which keys are versioned.
-    let mut versioned_walk = versioned_keys.iter().peekable();
+    let mut keys_by_project: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for key in &refs.keys {
-        while versioned_walk.next_if(|versioned| *versioned < key).is_some() {}
-        let versioned = versioned_walk.next_if(|versioned| *versioned == key).is_some();
-        keys_by_project.entry((key.project_id.get(), versioned)).or_default().push(key.app_id.as_str());
+        keys_by_project.entry(key.project_id.get()).or_default().push(key.app_id.as_str());
     }
     let mut versions = RowVersions::default();
-    for ((project_id, versioned), app_ids) in keys_by_project {
+    for (project_id, app_ids) in keys_by_project {
         if !snapshot.projects.contains_key(&ProjectId(project_id)) {
             continue;
         }
