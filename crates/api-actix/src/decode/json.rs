@@ -104,7 +104,7 @@ impl<'de> Visitor<'de> for RawTaskVisitor {
     }
 }
 
-/// An object key, borrowed from the body unless it holds escapes.
+/// An object key, borrowed from the body unless it contains escapes.
 struct Key<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {

@@ -212,7 +212,7 @@ fn parent_key_resolves_within_batch_in_any_order() {
 }
 
 #[test]
-fn parent_key_in_batch_points_at_the_sorted_row() {
+fn in_batch_parent_uses_sorted_row() {
     // The child comes first in the request but sorts after its parent.
     let plan = planner(vec![with_parent_key(input(1, "B"), "A"), input(1, "A")]).plan(&world()).unwrap();
     assert_eq!(plan.rows[1].key, key(1, "B"));

@@ -212,11 +212,10 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 /// [`load_chains`], because which ones are needed shows only in this snapshot.
 ///
 /// With a lock mode, the first statement locks the projects. With
-/// `versioned`, the stored rows come with their versions (PostgreSQL only),
-/// so that the write can tell whether another writer changed them in
-/// between. Rows that are only named as parents get one too, because
-/// reading them in the same query costs less than a second query, and the
-/// write never looks a version up for a row it does not write.
+/// `versioned`, each stored row comes with its version (PostgreSQL only),
+/// so that the write can tell whether another writer changed it since.
+/// Parents that are only named get one too: one query costs less than two,
+/// and the write never looks up the version of a row it does not write.
 fn load_snapshot(
     conn: &mut Conn,
     refs: &BatchRefs,
