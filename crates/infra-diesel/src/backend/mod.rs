@@ -196,6 +196,8 @@ pub(crate) trait Dialect: Connection + Sized {
     /// returns `(id, project_id, task_app_id, insert_token)` of each. A row
     /// missing from the result was changed by another writer in between.
     /// `rows` must be sorted by id, the order in which the rows are locked.
+    /// Takes any number of rows: PostgreSQL binds them as arrays, so one
+    /// statement updates them all.
     fn update_versioned_tasks(&mut self, rows: &[VersionedTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>>;
 
     /// Applies pending migrations and returns their versions.
@@ -350,7 +352,11 @@ impl Dialect for SqliteConnection {
         // No row has a version here (see `load_tasks_by_keys`), so this never
         // runs. Writers take turns, so the upsert is exact anyway.
         let rows: Vec<NewTaskRow<'_>> = rows.iter().map(|versioned| versioned.row.clone()).collect();
-        TaskUpsert { rows: &rows }.get_results(self)
+        let mut written = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(statements::UPSERT_CHUNK_ROWS) {
+            written.extend(self.upsert_tasks(chunk)?);
+        }
+        Ok(written)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {

@@ -318,9 +318,9 @@ fn write_plans(
     }
 
     let mut returned: Vec<(i64, i64, String, i64)> = Vec::with_capacity(upserts.len() + updates.len());
-    for chunk in updates.chunks(UPSERT_CHUNK_ROWS) {
-        let updated = conn.update_versioned_tasks(chunk)?;
-        if updated.len() < chunk.len() {
+    if !updates.is_empty() {
+        let updated = conn.update_versioned_tasks(&updates)?;
+        if updated.len() < updates.len() {
             return Err(TxError::ConcurrentWrite);
         }
         returned.extend(updated);
