@@ -9,6 +9,7 @@ mod decode;
 mod error;
 mod logging;
 pub mod openapi;
+mod query;
 mod rate_limit;
 mod reads;
 mod response;

@@ -1,13 +1,12 @@
 //! Read routes: organizations, projects and tasks in the token's scope.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::read::{ProjectListParams, TaskListParams};
 use domain::{ProjectId, TaskId};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::query::known_params;
 use crate::response::{OrganizationBody, ProjectBody, TaskBody};
 use crate::routes::authenticate;
 
@@ -22,7 +21,7 @@ pub async fn list_organizations(state: web::Data<AppState>, request: HttpRequest
 /// `GET /api/v1/projects?organization_id=&active=`.
 pub async fn list_projects(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &request).await?;
-    let mut query = query_params(&request)?;
+    let mut query = known_params(&request, &["organization_id", "active"])?;
     let params = ProjectListParams { organization_id: query.remove("organization_id"), active: query.remove("active") };
     let projects = state.reader.projects(&caller, params).await?;
     let projects: Vec<ProjectBody> = projects.into_iter().map(ProjectBody::from).collect();
@@ -44,7 +43,8 @@ pub async fn get_project(
 /// `GET /api/v1/tasks?project_id=&updated_since=&parent_task_id=&task_app_id=&limit=&cursor=`.
 pub async fn list_tasks(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &request).await?;
-    let mut query = query_params(&request)?;
+    let names = ["project_id", "updated_since", "parent_task_id", "task_app_id", "limit", "cursor"];
+    let mut query = known_params(&request, &names)?;
     let params = TaskListParams {
         project_id: query.remove("project_id"),
         updated_since: query.remove("updated_since"),
@@ -77,12 +77,6 @@ fn success(data: serde_json::Value, meta: Option<serde_json::Value>) -> HttpResp
         body["meta"] = meta;
     }
     HttpResponse::Ok().json(body)
-}
-
-fn query_params(request: &HttpRequest) -> Result<HashMap<String, String>, ApiError> {
-    web::Query::<HashMap<String, String>>::from_query(request.query_string())
-        .map(web::Query::into_inner)
-        .map_err(|error| ApiError::BadRequest(format!("invalid query string: {error}")))
 }
 
 /// Parses an id in the path; anything but a positive integer names no resource.

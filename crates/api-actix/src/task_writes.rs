@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::body::{read_body, require_identity_encoding, require_json};
 use crate::decode;
 use crate::error::ApiError;
+use crate::query::known_params;
 use crate::response::TasksProcessed;
 use crate::routes::{authenticate, decode_off_worker};
 
@@ -127,9 +128,7 @@ fn fingerprint(request: &HttpRequest, body: &[u8]) -> Fingerprint {
 
 /// Reads `?dry_run=`: `true`/`1` or `false`/`0`; absent means false.
 fn dry_run_flag(request: &HttpRequest) -> Result<bool, ApiError> {
-    let query = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-        .unwrap_or_else(|_| web::Query(Vec::new()));
-    let Some((_, value)) = query.iter().find(|(name, _)| name == "dry_run") else { return Ok(false) };
+    let Some(value) = known_params(request, &["dry_run"])?.remove("dry_run") else { return Ok(false) };
     match value.as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
