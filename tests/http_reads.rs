@@ -154,12 +154,17 @@ async fn invalid_read_parameters_listed(test: TestDatabase) {
     let fields: BTreeSet<&str> =
         body["error"]["details"].as_array().unwrap().iter().map(|detail| detail["field"].as_str().unwrap()).collect();
     assert_eq!(fields, BTreeSet::from(["project_id", "limit", "cursor", "updated_since"]));
-    let repeated = format!("/api/v1/tasks?project_id={0}&project_id={0}&limit=5&x=1&x=2", acme.project);
+    // A repeated parameter is listed beside the other invalid ones; unknown ones are ignored.
+    let repeated = format!("/api/v1/tasks?project_id={0}&project_id={0}&limit=0&x=1&x=2", acme.project);
     let (status, body) = get(&server, &acme.token, &repeated).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 1, "{body}");
-    assert_eq!(body["error"]["details"][0]["field"], "project_id");
-    assert_eq!(body["error"]["details"][0]["code"], "invalid_value");
+    let details: Vec<(&str, &str)> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|detail| (detail["field"].as_str().unwrap(), detail["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(details, vec![("project_id", "invalid_value"), ("limit", "invalid_value")]);
     let (status, _) = get(&server, &acme.token, "/api/v1/tasks/abc").await;
     assert_eq!(status, 400);
 }

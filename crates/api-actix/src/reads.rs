@@ -6,7 +6,7 @@ use domain::{ProjectId, TaskId};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::query::known_params;
+use crate::query::QueryParams;
 use crate::response::{OrganizationBody, ProjectBody, TaskBody};
 use crate::routes::authenticate;
 
@@ -21,8 +21,12 @@ pub async fn list_organizations(state: web::Data<AppState>, request: HttpRequest
 /// `GET /api/v1/projects?organization_id=&active=`.
 pub async fn list_projects(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &request).await?;
-    let mut query = known_params(&request, &["organization_id", "active"])?;
-    let params = ProjectListParams { organization_id: query.remove("organization_id"), active: query.remove("active") };
+    let mut query = QueryParams::read(&request, &["organization_id", "active"])?;
+    let params = ProjectListParams {
+        organization_id: query.take("organization_id"),
+        active: query.take("active"),
+        repeated: query.repeated(),
+    };
     let projects = state.reader.projects(&caller, params).await?;
     let projects: Vec<ProjectBody> = projects.into_iter().map(ProjectBody::from).collect();
     Ok(success(serde_json::json!({ "projects": projects }), None))
@@ -44,14 +48,15 @@ pub async fn get_project(
 pub async fn list_tasks(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &request).await?;
     let names = ["project_id", "updated_since", "parent_task_id", "task_app_id", "limit", "cursor"];
-    let mut query = known_params(&request, &names)?;
+    let mut query = QueryParams::read(&request, &names)?;
     let params = TaskListParams {
-        project_id: query.remove("project_id"),
-        updated_since: query.remove("updated_since"),
-        parent_task_id: query.remove("parent_task_id"),
-        task_app_id: query.remove("task_app_id"),
-        limit: query.remove("limit"),
-        cursor: query.remove("cursor"),
+        project_id: query.take("project_id"),
+        updated_since: query.take("updated_since"),
+        parent_task_id: query.take("parent_task_id"),
+        task_app_id: query.take("task_app_id"),
+        limit: query.take("limit"),
+        cursor: query.take("cursor"),
+        repeated: query.repeated(),
     };
     let page = state.reader.tasks(&caller, params).await?;
     let tasks: Vec<TaskBody> = page.tasks.into_iter().map(TaskBody::from).collect();

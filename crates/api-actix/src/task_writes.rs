@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::body::{read_body, require_identity_encoding, require_json};
 use crate::decode;
 use crate::error::ApiError;
-use crate::query::known_params;
+use crate::query::QueryParams;
 use crate::response::TasksProcessed;
 use crate::routes::{authenticate, decode_off_worker};
 
@@ -128,7 +128,7 @@ fn fingerprint(request: &HttpRequest, body: &[u8]) -> Fingerprint {
 
 /// Reads `?dry_run=`: `true`/`1` or `false`/`0`; absent means false.
 fn dry_run_flag(request: &HttpRequest) -> Result<bool, ApiError> {
-    let Some(value) = known_params(request, &["dry_run"])?.remove("dry_run") else { return Ok(false) };
+    let Some(value) = QueryParams::read(request, &["dry_run"])?.single()?.take("dry_run") else { return Ok(false) };
     match value.as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),

@@ -19,6 +19,8 @@ pub struct TaskListParams {
     pub task_app_id: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    /// Names of the parameters above that were given more than once.
+    pub repeated: Vec<String>,
 }
 
 /// Query parameters of `GET /api/v1/projects`, as sent.
@@ -26,6 +28,8 @@ pub struct TaskListParams {
 pub struct ProjectListParams {
     pub organization_id: Option<String>,
     pub active: Option<String>,
+    /// Names of the parameters above that were given more than once.
+    pub repeated: Vec<String>,
 }
 
 /// Encodes the keyset position after `id` as an opaque cursor.
@@ -50,6 +54,15 @@ struct ParamCheck {
 }
 
 impl ParamCheck {
+    /// Starts with one error per repeated parameter, because no single value of it is clearly meant.
+    fn new(repeated: &[String]) -> Self {
+        let mut check = Self::default();
+        for name in repeated {
+            check.fail(name, DetailCode::InvalidValue, "is given more than once; send it once".to_owned());
+        }
+        check
+    }
+
     fn fail(&mut self, field: &str, code: DetailCode, message: String) {
         self.errors.push(ItemError { index: None, field: field.to_owned(), code, message });
     }
@@ -76,7 +89,7 @@ impl TaskListParams {
     /// # Errors
     /// Returns a rejection listing every invalid parameter.
     pub fn validate(self) -> Result<TaskFilter, Rejection> {
-        let mut check = ParamCheck::default();
+        let mut check = ParamCheck::new(&self.repeated);
         if self.project_id.is_none() {
             check.fail(
                 "project_id",
@@ -128,7 +141,7 @@ impl ProjectListParams {
     /// # Errors
     /// Returns a rejection listing every invalid parameter.
     pub fn validate(self, scope: &Scope) -> Result<ProjectFilter, Rejection> {
-        let mut check = ParamCheck::default();
+        let mut check = ParamCheck::new(&self.repeated);
         let organization = check.positive_id("organization_id", self.organization_id.as_deref()).map(OrganizationId);
         let active = match self.active.as_deref() {
             None => None,

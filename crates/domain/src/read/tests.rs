@@ -117,7 +117,7 @@ fn project_of_other_tenant_not_found() {
 
 #[test]
 fn project_list_never_leaves_scope() {
-    let other = ProjectListParams { organization_id: Some("2".into()), active: None };
+    let other = ProjectListParams { organization_id: Some("2".into()), active: None, repeated: Vec::new() };
     assert!(run(reader().projects(&caller(), other)).unwrap().is_empty());
     let all = run(reader().projects(&caller(), ProjectListParams::default())).unwrap();
     assert!(all.iter().all(|project| project.organization_id == MINE));
@@ -175,10 +175,12 @@ fn invalid_parameters_all_listed() {
         task_app_id: None,
         limit: Some("1001".into()),
         cursor: Some("garbage".into()),
+        repeated: vec!["task_app_id".into()],
     };
     assert_eq!(
         rejected_codes(run(reader().tasks(&caller(), params))),
         vec![
+            ("task_app_id".into(), DetailCode::InvalidValue),
             ("project_id".into(), DetailCode::Missing),
             ("parent_task_id".into(), DetailCode::InvalidType),
             ("updated_since".into(), DetailCode::InvalidTimestamp),

@@ -1,7 +1,7 @@
 // Task queries, included into each backend module (see `backend/mod.rs`).
 
-/// External ids per lookup: a full batch's items and the parents they name
-/// by key (at most 1000 each) fit in one.
+/// External ids per lookup: a batch's items and the parents they name by key
+/// (at most 1000 each) fit in one. A group of batches may need several.
 const KEY_CHUNK: usize = 2000;
 /// Rows per `UPDATE ... CASE` statement that links parents created in the same batch.
 const LINK_CHUNK_ROWS: usize = 500;
