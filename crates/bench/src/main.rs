@@ -314,11 +314,12 @@ fn run_backend(
                 cases.push(CaseReport::new(size, mode, None, floor_measure, None));
                 continue;
             }
-            println!("-- {label}: service");
             let bodies = data::request_bodies(data, &batches, service_project, mode)?;
             (hooks.reset)()?;
             let server = binary.serve(settings.server_workers, &log)?;
             settle(settings);
+            // Printed as the measurement starts, like the floor's, so a profiler can start with it.
+            println!("-- {label}: service");
             let measured =
                 http::run(server.pid(), &server.base_url, &token, bodies, &batches, settings.concurrency, mode)
                     .and_then(|measure| {
