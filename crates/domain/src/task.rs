@@ -62,6 +62,11 @@ impl TaskUrl {
 
     /// Checks with the full URL parser that `value` is an http(s) URL with a non-empty host.
     fn check_with_url_parser(value: &str) -> Result<(), TextViolation> {
+        // The parser skips extra slashes and reads `https:///x` as host `x`,
+        // but the text as sent, which is what is stored, has no host there.
+        if value.split_once("://").is_some_and(|(_, rest)| rest.starts_with('/')) {
+            return Err(invalid_url("has a slash where the host belongs (after \"//\")"));
+        }
         let parsed = url::Url::parse(value).map_err(|error| invalid_url(&format!("is not a valid URL ({error})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid_url(&format!(
@@ -244,6 +249,7 @@ mod tests {
             "javascript:alert(1)",
             "https://a b",
             " https://a.b",
+            "https:///tasks/1",
         ] {
             let error = TaskUrl::parse(value).expect_err(value);
             assert!(matches!(error.code, DetailCode::InvalidUrl | DetailCode::ControlCharacter), "{value}");
