@@ -134,7 +134,7 @@ fn dry_run_flag(request: &HttpRequest) -> Result<bool, ApiError> {
         "false" | "0" => Ok(false),
         other => Err(field_error(
             "dry_run",
-            format!("must be true or false, got {:?}", other.chars().take(40).collect::<String>()),
+            format!("must be true, false, 1 or 0, got {:?}", other.chars().take(40).collect::<String>()),
         )),
     }
 }

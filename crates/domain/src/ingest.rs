@@ -177,12 +177,17 @@ pub fn check_batch_size(count: usize) -> Result<(), Rejection> {
     if (1..=MAX_BATCH_TASKS).contains(&count) {
         return Ok(());
     }
-    Err(Rejection::new(vec![ItemError {
-        index: None,
-        field: TASKS_FIELD.to_owned(),
-        code: DetailCode::BatchSize,
-        message: format!("must contain between 1 and {MAX_BATCH_TASKS} tasks, got {count}; split the batch"),
-    }]))
+    Err(Rejection::new(vec![batch_size_error(TASKS_FIELD, count, MAX_BATCH_TASKS, "task")]))
+}
+
+/// Describes a batch of `count` items outside 1 to `max`, with the fix for each case.
+pub(crate) fn batch_size_error(field: &str, count: usize, max: usize, noun: &str) -> ItemError {
+    let message = if count == 0 {
+        format!("is empty; send at least one {noun}")
+    } else {
+        format!("contains {count} {noun}s, more than the maximum of {max}; split it into batches of at most {max}")
+    };
+    ItemError { index: None, field: field.to_owned(), code: DetailCode::BatchSize, message }
 }
 
 #[cfg(test)]

@@ -76,11 +76,7 @@ impl ProjectUpsert {
         inputs: Vec<ProjectInput>,
     ) -> Result<Vec<(Project, Action)>, ProjectError> {
         if !(1..=MAX_BATCH_PROJECTS).contains(&inputs.len()) {
-            let message = format!(
-                "must contain between 1 and {MAX_BATCH_PROJECTS} projects, got {}; split the batch",
-                inputs.len()
-            );
-            let error = ItemError { index: None, field: "projects".into(), code: DetailCode::BatchSize, message };
+            let error = crate::ingest::batch_size_error("projects", inputs.len(), MAX_BATCH_PROJECTS, "project");
             return Err(ProjectError::Rejected(Rejection::new(vec![error])));
         }
         let now = self.clock.now();

@@ -13,6 +13,7 @@ use domain::ingest::check_batch_size;
 use domain::input::{FieldInput, TaskInput};
 use domain::project_upsert::ProjectInput;
 use serde_json::Value;
+use serde_json::error::Category;
 
 use self::json::{List, RawProject, RawProjectBody, RawTask, RawTaskBody, Slot};
 use crate::error::ApiError;
@@ -75,8 +76,7 @@ fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> R
         return Err(ApiError::BadRequest(format!("the request body is empty; send a JSON object such as {example}")));
     };
     if *first != b'{' {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|error| ApiError::BadRequest(format!("the request body is not valid JSON: {error}")))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|error| unreadable_body(&error, example))?;
         let found = match first {
             b'[' => "an array",
             b'"' => "a string",
@@ -88,8 +88,23 @@ fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> R
         let message = format!("expected a JSON object such as {example}, got {found}");
         return Err(shape_error("body", DetailCode::InvalidType, message));
     }
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::BadRequest(format!("the request body is not valid JSON: {error}")))
+    serde_json::from_slice(body).map_err(|error| unreadable_body(&error, example))
+}
+
+/// Explains why a body could not be decoded, with what to send instead.
+fn unreadable_body(error: &serde_json::Error, example: &str) -> ApiError {
+    let message = match error.classify() {
+        // The decoders accept any JSON value in every place, so the only data
+        // error they raise is a key repeated in one object.
+        Category::Data => format!("the request body repeats a key in one object ({error}); send each key once"),
+        Category::Eof => {
+            format!("the request body ends too early ({error}); send a whole JSON object such as {example}")
+        }
+        Category::Syntax | Category::Io => {
+            format!("the request body is not valid JSON ({error}); send a JSON object such as {example}")
+        }
+    };
+    ApiError::BadRequest(message)
 }
 
 /// Unwraps the list field of a body, or explains why it is unusable.

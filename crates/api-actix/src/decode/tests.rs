@@ -37,6 +37,27 @@ fn escaped_keys_decode_like_plain_ones() {
     assert!(matches!(repeated, Err(ApiError::BadRequest(message)) if message.contains("task_app_id")));
 }
 
+fn bad_request_message(result: Result<Vec<TaskInput>, ApiError>) -> String {
+    match result {
+        Err(ApiError::BadRequest(message)) => message,
+        other => panic!("expected a bad request, got {other:?}"),
+    }
+}
+
+#[test]
+fn unreadable_bodies_explained() {
+    let syntax = bad_request_message(task_batch(b"tasks=1"));
+    assert!(syntax.starts_with("the request body is not valid JSON"), "{syntax}");
+    assert!(syntax.ends_with(r#"send a JSON object such as {"tasks": [...]}"#), "{syntax}");
+    let cut = bad_request_message(task_batch(br#"{"tasks":[{"task_name":"x""#));
+    assert!(cut.starts_with("the request body ends too early"), "{cut}");
+    let repeated = bad_request_message(task_batch(br#"{"tasks":[{"owner_id":"a","owner_id":"b"}]}"#));
+    assert!(repeated.starts_with("the request body repeats a key in one object"), "{repeated}");
+    assert!(repeated.contains("owner_id"), "{repeated}");
+    let huge = bad_request_message(task_batch(br#"{"tasks":[{"project_id":1e400}]}"#));
+    assert!(huge.starts_with("the request body is not valid JSON"), "{huge}");
+}
+
 #[test]
 fn null_differs_from_absent() {
     let inputs = task_batch(br#"{"tasks":[{"task_url":null}]}"#).unwrap();

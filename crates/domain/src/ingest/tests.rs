@@ -79,7 +79,7 @@ fn empty_batch_rejected_without_storage() {
     let Err(IngestError::Rejected(rejection)) = run(store, Vec::new()) else { panic!("expected a rejection") };
     assert_eq!(rejection.details[0].field, "tasks");
     assert_eq!(rejection.details[0].code, DetailCode::BatchSize);
-    assert!(rejection.details[0].message.contains("1000"));
+    assert_eq!(rejection.details[0].message, "is empty; send at least one task");
 }
 
 #[test]
@@ -87,7 +87,11 @@ fn oversized_batch_rejected_without_storage() {
     let mut store = MockTaskStore::new();
     store.expect_apply_batch().never();
     let inputs = (0..=MAX_BATCH_TASKS).map(|index| input(&format!("T-{index}"))).collect();
-    assert!(matches!(run(store, inputs), Err(IngestError::Rejected(_))));
+    let Err(IngestError::Rejected(rejection)) = run(store, inputs) else { panic!("expected a rejection") };
+    assert_eq!(
+        rejection.details[0].message,
+        "contains 1001 tasks, more than the maximum of 1000; split it into batches of at most 1000"
+    );
 }
 
 #[test]
