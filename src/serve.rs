@@ -71,7 +71,12 @@ pub async fn run(database: Database, options: ServeOptions) -> anyhow::Result<()
     if let Some(workers) = options.workers {
         server = server.workers(usize::from(workers));
     }
-    let server = server.bind(options.bind).with_context(|| format!("failed to listen on {}", options.bind))?;
+    let server = server.bind(options.bind).with_context(|| {
+        format!(
+            "failed to listen on {}; stop the process that uses it, or choose another address with --bind or LEANMOTE_BIND",
+            options.bind
+        )
+    })?;
     let address = server.addrs().first().copied().context("the server bound no address")?;
 
     println!("listening on http://{address}");

@@ -173,3 +173,24 @@ async fn second_server_on_sqlite_file_fails() {
     let health = reqwest::get(first.url("/healthz")).await.expect("reach the first server");
     assert_eq!(health.status(), 200);
 }
+
+/// A server whose address is in use stops at start, and its error names how to choose another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_address_names_the_fix() {
+    let test = TestDatabase::sqlite().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let address = listener.local_addr().expect("read the bound address").to_string();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_leanmote-api"))
+        .args(["serve", "--bind", &address])
+        .env("DATABASE_URL", &test.url)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the server must stop at start, not serve")
+        .expect("run the server");
+    assert!(!output.status.success(), "the server must not start on a taken address");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("failed to listen on {address}")), "{stderr}");
+    assert!(stderr.contains("--bind or LEANMOTE_BIND"), "{stderr}");
+}
