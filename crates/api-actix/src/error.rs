@@ -37,7 +37,7 @@ pub enum ApiError {
     RequestTimeout { seconds: u64 },
     #[error("the token exceeded its limit of {limit} requests per minute; retry after {retry_after} seconds")]
     RateLimited { limit: u32, retry_after: u64 },
-    #[error("no route matches {method} {path}; see the API reference for the available routes")]
+    #[error("no route matches {method} {path}; see the API reference at /docs for the available routes")]
     RouteNotFound { method: String, path: String },
     #[error("method {method} is not allowed on {path}; use {allowed}")]
     MethodNotAllowed { method: String, path: String, allowed: &'static str },
