@@ -183,7 +183,7 @@ pub fn check_batch_size(count: usize) -> Result<(), Rejection> {
 /// Describes a batch of `count` items outside 1 to `max`, with the fix for each case.
 pub(crate) fn batch_size_error(field: &str, count: usize, max: usize, noun: &str) -> ItemError {
     let message = if count == 0 {
-        format!("is empty; send at least one {noun}")
+        format!("is empty; send 1 to {max} {noun}s")
     } else {
         format!("contains {count} {noun}s, more than the maximum of {max}; split it into batches of at most {max}")
     };

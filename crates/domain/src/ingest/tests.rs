@@ -79,7 +79,7 @@ fn empty_batch_rejected_without_storage() {
     let Err(IngestError::Rejected(rejection)) = run(store, Vec::new()) else { panic!("expected a rejection") };
     assert_eq!(rejection.details[0].field, "tasks");
     assert_eq!(rejection.details[0].code, DetailCode::BatchSize);
-    assert_eq!(rejection.details[0].message, "is empty; send at least one task");
+    assert_eq!(rejection.details[0].message, "is empty; send 1 to 1000 tasks");
 }
 
 #[test]
