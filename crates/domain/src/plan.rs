@@ -4,8 +4,7 @@
 //! planner decides scope and existence (404), parent rules (400), the
 //! merge of repeated keys and the rows to write, without doing any IO.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use foldhash::fast::RandomState;
 
@@ -18,7 +17,10 @@ use crate::timestamp::Timestamp;
 use crate::validate::TASKS_FIELD;
 
 mod cycle;
+mod draft;
 mod outcome;
+
+use draft::{Drafts, KeySet, ParentTarget, RowDraft, apply_fields};
 
 #[cfg(test)]
 mod tests;
@@ -114,58 +116,6 @@ pub struct WritePlan {
     pub now: Timestamp,
     pub rows: Vec<PlannedRow>,
     pub items: Vec<PlannedItem>,
-}
-
-/// A parent as resolved while items are applied, before rows get indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ParentTarget<'a> {
-    None,
-    Stored(TaskId),
-    NewKey(&'a TaskKey),
-}
-
-/// One key's state while the batch is applied in order.
-struct RowDraft<'a> {
-    existing: Option<TaskId>,
-    stored_parent: Option<TaskId>,
-    stored_fields: Option<TaskFields>,
-    fields: Option<TaskFields>,
-    parent: ParentTarget<'a>,
-    /// Request positions of the items that set or cleared the parent, with the field they used.
-    parent_setters: Vec<(usize, &'static str)>,
-}
-
-/// The keys of a batch's items.
-type KeySet<'a> = HashSet<&'a TaskKey, RandomState>;
-
-/// One draft per key, in the order the keys first appear in the batch.
-struct Drafts<'a> {
-    rows: Vec<(&'a TaskKey, RowDraft<'a>)>,
-    /// Position of each key's draft in `rows`.
-    slots: KeyMap<&'a TaskKey, usize>,
-}
-
-impl<'a> Drafts<'a> {
-    fn with_capacity(capacity: usize) -> Self {
-        Self {
-            rows: Vec::with_capacity(capacity),
-            slots: KeyMap::with_capacity_and_hasher(capacity, RandomState::default()),
-        }
-    }
-
-    /// Returns the position of the key's draft, starting it from the stored
-    /// task when the key is new to the batch, and whether it was new.
-    fn slot(&mut self, key: &'a TaskKey, snapshot: &Snapshot) -> (usize, bool) {
-        match self.slots.entry(key) {
-            Entry::Occupied(entry) => (*entry.get(), false),
-            Entry::Vacant(entry) => {
-                let slot = self.rows.len();
-                entry.insert(slot);
-                self.rows.push((key, new_draft(snapshot.tasks_by_key.get(key))));
-                (slot, true)
-            }
-        }
-    }
 }
 
 /// Plans one batch for one caller. Build it once and call [`Self::plan`] inside the transaction.
@@ -451,30 +401,6 @@ struct RowChecks {
     setters: Vec<Vec<(usize, &'static str)>>,
     /// Whether each row's parent differs from the stored one.
     changed: Vec<bool>,
-}
-
-fn new_draft<'a>(stored: Option<&StoredTask>) -> RowDraft<'a> {
-    RowDraft {
-        existing: stored.map(|task| task.id),
-        stored_parent: stored.and_then(|task| task.parent_id),
-        stored_fields: stored.map(|task| task.fields.clone()),
-        fields: stored.map(|task| task.fields.clone()),
-        parent: stored.and_then(|task| task.parent_id).map_or(ParentTarget::None, ParentTarget::Stored),
-        parent_setters: Vec::new(),
-    }
-}
-
-/// Merges one item's fields onto the key's current state: absent keeps, `null` clears.
-fn apply_fields(draft: &mut RowDraft<'_>, command: &TaskCommand) {
-    let current = draft.fields.take();
-    draft.fields = Some(TaskFields {
-        name: command.name.clone(),
-        created_at: command.created_at,
-        url: command.url.apply(current.as_ref().and_then(|fields| fields.url.clone())),
-        owner_id: command.owner_id.apply(current.as_ref().and_then(|fields| fields.owner_id.clone())),
-        owner_name: command.owner_name.apply(current.as_ref().and_then(|fields| fields.owner_name.clone())),
-        source_updated_at: command.source_updated_at.apply(current.and_then(|fields| fields.source_updated_at)),
-    });
 }
 
 /// Names the parent field an item used, for error paths.
