@@ -192,6 +192,16 @@ pub(crate) trait Dialect: Connection + Sized {
     /// [`statements::UPSERT_CHUNK_ROWS`] rows, which keeps SQLite within its bind limit.
     fn upsert_tasks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>>;
 
+    /// Upserts any number of `rows` with [`Dialect::upsert_tasks`], in chunks of
+    /// [`statements::UPSERT_CHUNK_ROWS`], and returns what every chunk returned.
+    fn upsert_task_chunks(&mut self, rows: &[NewTaskRow<'_>]) -> QueryResult<Vec<(i64, i64, String, i64)>> {
+        let mut written = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(statements::UPSERT_CHUNK_ROWS) {
+            written.extend(self.upsert_tasks(chunk)?);
+        }
+        Ok(written)
+    }
+
     /// Updates the stored rows that still have the version read before, and
     /// returns `(id, project_id, task_app_id, insert_token)` of each. A row
     /// missing from the result was changed by another writer in between.
@@ -352,11 +362,7 @@ impl Dialect for SqliteConnection {
         // No row has a version here (see `load_tasks_by_keys`), so this never
         // runs. Writers take turns, so the upsert is exact anyway.
         let rows: Vec<NewTaskRow<'_>> = rows.iter().map(|versioned| versioned.row.clone()).collect();
-        let mut written = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(statements::UPSERT_CHUNK_ROWS) {
-            written.extend(self.upsert_tasks(chunk)?);
-        }
-        Ok(written)
+        self.upsert_task_chunks(&rows)
     }
 
     fn migrate(&mut self) -> Result<Vec<String>, StoreError> {
@@ -391,7 +397,6 @@ macro_rules! backend_module {
             use domain::task::{Action, StoredTask};
             use domain::{OrganizationId, ProjectId, StoreError, TaskId, Timestamp, TokenId};
 
-            use super::statements::UPSERT_CHUNK_ROWS;
             use super::{Dialect, GroupOutcome, TxError, WriteLock};
             use crate::models::{NewProjectRow, NewTaskRow, NodeRow, ProjectRow, TaskRow, VersionedTaskRow};
             use crate::schema::{

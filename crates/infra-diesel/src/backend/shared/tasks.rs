@@ -214,8 +214,8 @@ pub(crate) fn list_tasks(conn: &mut Conn, filter: &TaskFilter) -> Result<Vec<Sto
 /// With a lock mode, the first statement locks the projects. With
 /// `versioned`, each stored row comes with its version (PostgreSQL only),
 /// so that the write can tell whether another writer changed it since.
-/// Parents that are only named get one too: one query costs less than two,
-/// and the write never looks up the version of a row it does not write.
+/// Parents that are only named get one too, because one query costs less
+/// than two and the write never looks up the version of a row it does not write.
 fn load_snapshot(
     conn: &mut Conn,
     refs: &BatchRefs,
@@ -325,9 +325,7 @@ fn write_plans(
         }
         returned.extend(updated);
     }
-    for chunk in upserts.chunks(UPSERT_CHUNK_ROWS) {
-        returned.extend(conn.upsert_tasks(chunk)?);
-    }
+    returned.extend(conn.upsert_task_chunks(&upserts)?);
     let written: Written<'_> = returned
         .iter()
         .map(|(id, project_id, app_id, token)| ((*project_id, app_id.as_str()), (*id, *token)))
