@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, web};
 use domain::Rejection;
-use domain::error::{DetailCode, ItemError};
+use domain::read::repeated_parameter_error;
 
 use crate::error::ApiError;
 
@@ -55,16 +55,7 @@ impl QueryParams {
         if self.repeated.is_empty() {
             return Ok(self);
         }
-        let details = self
-            .repeated
-            .iter()
-            .map(|name| ItemError {
-                index: None,
-                field: (*name).to_owned(),
-                code: DetailCode::InvalidValue,
-                message: "is given more than once; send it once".to_owned(),
-            })
-            .collect();
+        let details = self.repeated.iter().map(|name| repeated_parameter_error(name)).collect();
         Err(ApiError::Rejected(Rejection::new(details)))
     }
 }

@@ -18,7 +18,7 @@ mod params;
 #[cfg(test)]
 mod tests;
 
-pub use params::{ProjectListParams, TaskListParams, decode_cursor, encode_cursor};
+pub use params::{ProjectListParams, TaskListParams, decode_cursor, encode_cursor, repeated_parameter_error};
 
 /// Default page size of task listings.
 pub const DEFAULT_PAGE_LIMIT: u32 = 100;

@@ -47,6 +47,12 @@ pub fn decode_cursor(cursor: &str) -> Option<TaskId> {
     (id > 0).then_some(TaskId(id))
 }
 
+/// Builds the error for a query parameter given more than once.
+pub fn repeated_parameter_error(name: &str) -> ItemError {
+    let message = "is given more than once; send it once".to_owned();
+    ItemError { index: None, field: name.to_owned(), code: DetailCode::InvalidValue, message }
+}
+
 /// Collects the errors of query parameters.
 #[derive(Default)]
 struct ParamCheck {
@@ -54,13 +60,9 @@ struct ParamCheck {
 }
 
 impl ParamCheck {
-    /// Starts with one error per repeated parameter, because no single value of it is clearly meant.
+    /// Starts with the errors of the repeated parameters.
     fn new(repeated: &[String]) -> Self {
-        let mut check = Self::default();
-        for name in repeated {
-            check.fail(name, DetailCode::InvalidValue, "is given more than once; send it once".to_owned());
-        }
-        check
+        Self { errors: repeated.iter().map(|name| repeated_parameter_error(name)).collect() }
     }
 
     fn fail(&mut self, field: &str, code: DetailCode, message: String) {
