@@ -128,6 +128,20 @@ async fn two_servers_share_postgres() {
     assert_eq!(created, 1);
 }
 
+/// Runs `serve` on `bind` against `database_url` and returns its output.
+/// The server must stop within 10 s, so a server that starts fails the test.
+async fn serve_until_exit(database_url: &str, bind: &str) -> std::process::Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_leanmote-api"))
+        .args(["serve", "--bind", bind])
+        .env("DATABASE_URL", database_url)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the server must stop at start, not serve")
+        .expect("run the server")
+}
+
 /// A second server on one SQLite file stops at start with a message that
 /// names the file, while admin commands still work beside the first server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,10 +157,7 @@ async fn second_server_on_sqlite_file_fails() {
             .output()
     };
 
-    let second = tokio::time::timeout(std::time::Duration::from_secs(10), run(&["serve", "--bind", "127.0.0.1:0"]))
-        .await
-        .expect("the second server must stop at start, not serve")
-        .expect("run a second server");
+    let second = serve_until_exit(&url, "127.0.0.1:0").await;
     assert!(!second.status.success(), "the second server must not start");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("another server is already using the SQLite database"), "{stderr}");
@@ -155,15 +166,7 @@ async fn second_server_on_sqlite_file_fails() {
     let path = url.strip_prefix("sqlite://").unwrap_or(&url);
     let link = format!("{path}-link.sqlite3");
     std::os::unix::fs::symlink(path, &link).expect("link the database file");
-    let through_link = tokio::process::Command::new(env!("CARGO_BIN_EXE_leanmote-api"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("DATABASE_URL", &link)
-        .kill_on_drop(true)
-        .output();
-    let through_link = tokio::time::timeout(std::time::Duration::from_secs(10), through_link)
-        .await
-        .expect("a server reaching the file through a link must stop at start, not serve")
-        .expect("run a server through the link");
+    let through_link = serve_until_exit(&link, "127.0.0.1:0").await;
     assert!(!through_link.status.success(), "the server through the link must not start");
     let stderr = String::from_utf8_lossy(&through_link.stderr);
     assert!(stderr.contains("another server is already using the SQLite database"), "{stderr}");
@@ -180,15 +183,7 @@ async fn busy_address_names_the_fix() {
     let test = TestDatabase::sqlite().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let address = listener.local_addr().expect("read the bound address").to_string();
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_leanmote-api"))
-        .args(["serve", "--bind", &address])
-        .env("DATABASE_URL", &test.url)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(10), run)
-        .await
-        .expect("the server must stop at start, not serve")
-        .expect("run the server");
+    let output = serve_until_exit(&test.url, &address).await;
     assert!(!output.status.success(), "the server must not start on a taken address");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("failed to listen on {address}")), "{stderr}");

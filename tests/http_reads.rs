@@ -154,7 +154,7 @@ async fn invalid_read_parameters_listed(test: TestDatabase) {
     let fields: BTreeSet<&str> =
         body["error"]["details"].as_array().unwrap().iter().map(|detail| detail["field"].as_str().unwrap()).collect();
     assert_eq!(fields, BTreeSet::from(["project_id", "limit", "cursor", "updated_since"]));
-    // A repeated parameter is listed beside the other invalid ones; unknown ones are ignored.
+    // A repeated parameter is listed beside the other invalid ones, and unknown ones are ignored.
     let repeated = format!("/api/v1/tasks?project_id={0}&project_id={0}&limit=0&x=1&x=2", acme.project);
     let (status, body) = get(&server, &acme.token, &repeated).await;
     assert_eq!(status, 400, "{body}");

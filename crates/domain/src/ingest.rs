@@ -180,7 +180,7 @@ pub fn check_batch_size(count: usize) -> Result<(), Rejection> {
     Err(Rejection::new(vec![batch_size_error(TASKS_FIELD, count, MAX_BATCH_TASKS, "task")]))
 }
 
-/// Describes a batch of `count` items outside 1 to `max`, with the fix for each case.
+/// Builds the error for a batch of `count` items outside 1 to `max`, with the fix for each case.
 pub(crate) fn batch_size_error(field: &str, count: usize, max: usize, noun: &str) -> ItemError {
     let message = if count == 0 {
         format!("is empty; send 1 to {max} {noun}s")

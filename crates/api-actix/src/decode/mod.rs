@@ -91,11 +91,11 @@ fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> R
     serde_json::from_slice(body).map_err(|error| unreadable_body(&error, example))
 }
 
-/// Explains why a body could not be decoded, with what to send instead.
+/// Builds the error for a body that could not be decoded, with what to send instead.
 fn unreadable_body(error: &serde_json::Error, example: &str) -> ApiError {
     let message = match error.classify() {
-        // The decoders accept any JSON value in every place, so the only data
-        // error they raise is a key repeated in one object.
+        // Every field accepts any JSON value, so the one data error the
+        // decoders raise is a key repeated in one object.
         Category::Data => format!("the request body repeats a key in one object ({error}); send each key once"),
         Category::Eof => {
             format!("the request body ends too early ({error}); send a whole JSON object such as {example}")

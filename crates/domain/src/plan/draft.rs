@@ -46,8 +46,8 @@ impl<'a> Drafts<'a> {
         }
     }
 
-    /// Returns the position of the key's draft, starting it from the stored
-    /// task when the key is new to the batch, and whether it was new.
+    /// Returns the position of the key's draft and whether the key is new to
+    /// the batch. A new key's draft starts from its stored task, if any.
     pub(super) fn slot(&mut self, key: &'a TaskKey, snapshot: &Snapshot) -> (usize, bool) {
         match self.slots.entry(key) {
             Entry::Occupied(entry) => (*entry.get(), false),
